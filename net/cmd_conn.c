@@ -1,0 +1,456 @@
+/* cmd_conn: see cmd_conn.h. Replies and errors follow Redis 7.0 word for
+ * word, because clients parse them. I/O thread only. */
+#include "net/cmd_conn.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "net/conn.h"
+#include "net/io_thread.h"
+#include "net/request.h"
+#include "server/clock.h"
+#include "server/command.h"
+#include "server/info.h"
+#include "server/server.h"
+
+static const struct config *cfg_of(const struct conn *c)
+{
+    return c->t->srv->cfg;
+}
+
+/* Strict decimal like Redis's string2ll. */
+static int parse_ll(struct slice s, long long *out)
+{
+    char buf[24];
+    if (s.len == 0 || s.len >= sizeof(buf))
+        return -1;
+    memcpy(buf, s.ptr, s.len);
+    buf[s.len] = '\0';
+    if (buf[0] == '+' || buf[0] == ' ' || (buf[0] == '0' && s.len > 1) ||
+        (buf[0] == '-' && (s.len == 1 || buf[1] == '0')))
+        return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    if (*end || errno)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+void shale_cmd_ping(struct conn *c, struct request *r)
+{
+    if (r->argc > 2)
+        shale_resp_add_errorf(&r->reply, "ERR wrong number of arguments for 'ping' command");
+    else if (r->argc == 2)
+        shale_resp_add_bulk(&r->reply, r->argv[1].ptr, r->argv[1].len);
+    else
+        shale_resp_add_status(&r->reply, "PONG");
+}
+
+void shale_cmd_echo(struct conn *c, struct request *r)
+{
+    shale_resp_add_bulk(&r->reply, r->argv[1].ptr, r->argv[1].len);
+}
+
+static int password_matches(const struct conn *c, struct slice user, struct slice pass)
+{
+    const char *want = cfg_of(c)->requirepass;
+    if (!slice_eq_nocase(user, "default"))
+        return 0;
+    if (!want || !*want)
+        return 1; /* the default user is "nopass" */
+    return pass.len == strlen(want) && memcmp(pass.ptr, want, pass.len) == 0;
+}
+
+static void set_authenticated(struct conn *c, int yes)
+{
+    if (yes)
+        c->flags |= CONN_AUTHENTICATED;
+    else
+        c->flags &= ~(uint32_t)CONN_AUTHENTICATED;
+}
+
+void shale_cmd_auth(struct conn *c, struct request *r)
+{
+    if (r->argc > 3) {
+        shale_resp_add_error(&r->reply, "ERR syntax error");
+        return;
+    }
+    const char *want = cfg_of(c)->requirepass;
+    if (r->argc == 2 && (!want || !*want)) {
+        shale_resp_add_error(&r->reply,
+                             "ERR AUTH <password> called without any password configured for "
+                             "the default user. Are you sure your configuration is correct?");
+        return;
+    }
+    struct slice user = r->argc == 3 ? r->argv[1] : (struct slice){"default", 7};
+    if (password_matches(c, user, r->argv[r->argc - 1])) {
+        set_authenticated(c, 1);
+        shale_resp_add_status(&r->reply, "OK");
+    } else {
+        shale_resp_add_error(&r->reply,
+                             "WRONGPASS invalid username-password pair or user is disabled.");
+    }
+}
+
+static int valid_client_name(struct slice name)
+{
+    for (size_t i = 0; i < name.len; i++)
+        if (name.ptr[i] < '!' || name.ptr[i] > '~')
+            return 0;
+    return 1;
+}
+
+static const char bad_name_error[] =
+    "ERR Client names cannot contain spaces, newlines or special characters.";
+
+void shale_cmd_hello(struct conn *c, struct request *r)
+{
+    long long ver = c->proto;
+    int i = 1;
+    if (r->argc >= 2) {
+        if (parse_ll(r->argv[1], &ver) < 0) {
+            shale_resp_add_error(&r->reply,
+                                 "ERR Protocol version is not an integer or out of range");
+            return;
+        }
+        if (ver < 2 || ver > 3) {
+            shale_resp_add_error(&r->reply, "NOPROTO unsupported protocol version");
+            return;
+        }
+        i = 2;
+    }
+    struct slice auth_user = {0}, auth_pass = {0}, name = {0};
+    int has_auth = 0, has_name = 0;
+    for (; i < r->argc; i++) {
+        int more = r->argc - i - 1;
+        if (slice_eq_nocase(r->argv[i], "AUTH") && more >= 2) {
+            has_auth = 1;
+            auth_user = r->argv[i + 1];
+            auth_pass = r->argv[i + 2];
+            i += 2;
+        } else if (slice_eq_nocase(r->argv[i], "SETNAME") && more >= 1) {
+            has_name = 1;
+            name = r->argv[i + 1];
+            i += 1;
+        } else {
+            shale_resp_add_errorf(&r->reply, "ERR Syntax error in HELLO option '%.*s'",
+                                  (int)r->argv[i].len, r->argv[i].ptr);
+            return;
+        }
+    }
+    if (has_auth) {
+        if (!password_matches(c, auth_user, auth_pass)) {
+            shale_resp_add_error(&r->reply,
+                                 "WRONGPASS invalid username-password pair or user is disabled.");
+            return;
+        }
+        set_authenticated(c, 1);
+    }
+    if (!(c->flags & CONN_AUTHENTICATED)) {
+        shale_resp_add_error(&r->reply,
+                             "NOAUTH HELLO must be called with the client already authenticated, "
+                             "otherwise the HELLO <proto> AUTH <user> <pass> option can be used "
+                             "to authenticate the client and select the RESP protocol version at "
+                             "the same time");
+        return;
+    }
+    if (has_name) {
+        if (!valid_client_name(name)) {
+            shale_resp_add_error(&r->reply, bad_name_error);
+            return;
+        }
+        shale_clients_set_name(&c->t->srv->clients, &c->info, name.ptr, name.len);
+    }
+    c->proto = (uint8_t)ver;
+    r->reply.proto = (int)ver;
+    atomic_store_explicit(&c->info.proto, (int)ver, memory_order_relaxed);
+    struct resp_buf *b = &r->reply;
+    shale_resp_add_map_len(b, 7);
+    shale_resp_add_bulk_cstr(b, "server");
+    shale_resp_add_bulk_cstr(b, "redis");
+    shale_resp_add_bulk_cstr(b, "version");
+    shale_resp_add_bulk_cstr(b, SHALE_REDIS_VERSION);
+    shale_resp_add_bulk_cstr(b, "proto");
+    shale_resp_add_integer(b, ver);
+    shale_resp_add_bulk_cstr(b, "id");
+    shale_resp_add_integer(b, (long long)c->info.id);
+    shale_resp_add_bulk_cstr(b, "mode");
+    shale_resp_add_bulk_cstr(b, "standalone");
+    shale_resp_add_bulk_cstr(b, "role");
+    shale_resp_add_bulk_cstr(b, "master");
+    shale_resp_add_bulk_cstr(b, "modules");
+    shale_resp_add_array_len(b, 0);
+}
+
+void shale_cmd_quit(struct conn *c, struct request *r)
+{
+    shale_resp_add_status(&r->reply, "OK");
+    c->flags |= CONN_CLOSE_AFTER_REPLY;
+}
+
+void shale_cmd_reset(struct conn *c, struct request *r)
+{
+    c->db = 0;
+    c->proto = 2;
+    r->reply.proto = 2;
+    atomic_store_explicit(&c->info.db, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->info.proto, 2, memory_order_relaxed);
+    shale_clients_set_name(&c->t->srv->clients, &c->info, NULL, 0);
+    const char *pass = cfg_of(c)->requirepass;
+    set_authenticated(c, !pass || !*pass);
+    shale_resp_add_status(&r->reply, "RESET");
+}
+
+void shale_cmd_select(struct conn *c, struct request *r)
+{
+    long long db;
+    if (parse_ll(r->argv[1], &db) < 0 || db < INT32_MIN || db > INT32_MAX) {
+        shale_resp_add_error(&r->reply, "ERR value is not an integer or out of range");
+        return;
+    }
+    if (db < 0 || db >= cfg_of(c)->databases) {
+        shale_resp_add_error(&r->reply, "ERR DB index is out of range");
+        return;
+    }
+    c->db = (uint8_t)db;
+    atomic_store_explicit(&c->info.db, (int)db, memory_order_relaxed);
+    shale_resp_add_status(&r->reply, "OK");
+}
+
+void shale_cmd_time(struct conn *c, struct request *r)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    shale_resp_add_array_len(&r->reply, 2);
+    shale_resp_add_bulk_ll(&r->reply, (long long)tv.tv_sec);
+    shale_resp_add_bulk_ll(&r->reply, (long long)tv.tv_usec);
+}
+
+/* ---- CLIENT ---- */
+
+struct client_line_ctx {
+    struct resp_buf *out;
+    int64_t now_ms;
+};
+
+static void client_line(void *arg, const struct client_info *ci)
+{
+    struct client_line_ctx *ctx = arg;
+    char line[512];
+    int cmd = atomic_load_explicit(&ci->last_cmd, memory_order_relaxed);
+    const struct command *last = shale_command_at(cmd);
+    int64_t last_ms = atomic_load_explicit(&ci->last_ms, memory_order_relaxed);
+    int n = snprintf(line, sizeof(line),
+                     "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=N db=%d "
+                     "sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 "
+                     "rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default "
+                     "redir=-1 resp=%d\n",
+                     (unsigned long long)ci->id, ci->addr, ci->laddr, ci->fd,
+                     ci->name ? ci->name : "", (long long)(ctx->now_ms - ci->created_ms) / 1000,
+                     (long long)(ctx->now_ms - last_ms) / 1000,
+                     atomic_load_explicit(&ci->db, memory_order_relaxed),
+                     last ? last->name : "NULL",
+                     atomic_load_explicit(&ci->proto, memory_order_relaxed));
+    shale_resp_add_raw(ctx->out, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+static void reply_client_lines(struct conn *c, struct request *r, const struct client_info *only)
+{
+    struct resp_buf text;
+    shale_resp_buf_init(&text, 2);
+    struct client_line_ctx ctx = {&text, clock_wall_ms()};
+    shale_clients_foreach(&c->t->srv->clients, only, client_line, &ctx);
+    shale_resp_add_verbatim(&r->reply, "txt", text.data, text.len);
+    shale_resp_buf_release(&text);
+}
+
+void shale_cmd_client(struct conn *c, struct request *r)
+{
+    struct slice sub = r->argv[1];
+    struct clients *reg = &c->t->srv->clients;
+    if (slice_eq_nocase(sub, "id") && r->argc == 2) {
+        shale_resp_add_integer(&r->reply, (long long)c->info.id);
+    } else if (slice_eq_nocase(sub, "setname") && r->argc == 3) {
+        if (!valid_client_name(r->argv[2])) {
+            shale_resp_add_error(&r->reply, bad_name_error);
+            return;
+        }
+        shale_clients_set_name(reg, &c->info, r->argv[2].ptr, r->argv[2].len);
+        shale_resp_add_status(&r->reply, "OK");
+    } else if (slice_eq_nocase(sub, "getname") && r->argc == 2) {
+        char name[256];
+        shale_clients_get_name(reg, &c->info, name, sizeof(name));
+        if (*name)
+            shale_resp_add_bulk_cstr(&r->reply, name);
+        else
+            shale_resp_add_null(&r->reply);
+    } else if (slice_eq_nocase(sub, "info") && r->argc == 2) {
+        reply_client_lines(c, r, &c->info);
+    } else if (slice_eq_nocase(sub, "list") && r->argc == 2) {
+        reply_client_lines(c, r, NULL);
+    } else if (slice_eq_nocase(sub, "list") && r->argc == 4 &&
+               slice_eq_nocase(r->argv[2], "type") && slice_eq_nocase(r->argv[3], "normal")) {
+        reply_client_lines(c, r, NULL);
+    } else if (slice_eq_nocase(sub, "setinfo") && r->argc == 4) {
+        shale_resp_add_status(&r->reply, "OK"); /* lib-name/lib-ver: accepted, not kept */
+    } else {
+        shale_resp_add_errorf(&r->reply, "ERR unknown subcommand or wrong number of arguments "
+                                         "for '%.*s'. Try CLIENT HELP.",
+                              (int)sub.len, sub.ptr);
+    }
+}
+
+/* ---- COMMAND ---- */
+
+static void add_command_info(struct resp_buf *b, const struct command *cmd)
+{
+    static const struct {
+        uint32_t flag;
+        const char *name;
+    } flag_names[] = {
+        {CMD_WRITE, "write"},     {CMD_READONLY, "readonly"}, {CMD_DENYOOM, "denyoom"},
+        {CMD_ADMIN, "admin"},     {CMD_LOADING, "loading"},   {CMD_STALE, "stale"},
+        {CMD_FAST, "fast"},       {CMD_NO_AUTH, "no_auth"},
+    };
+    int nflags = 0;
+    for (size_t i = 0; i < sizeof(flag_names) / sizeof(flag_names[0]); i++)
+        nflags += (cmd->flags & flag_names[i].flag) != 0;
+    shale_resp_add_array_len(b, 10);
+    shale_resp_add_bulk_cstr(b, cmd->name);
+    shale_resp_add_integer(b, cmd->arity);
+    shale_resp_add_set_len(b, nflags);
+    for (size_t i = 0; i < sizeof(flag_names) / sizeof(flag_names[0]); i++)
+        if (cmd->flags & flag_names[i].flag)
+            shale_resp_add_status(b, flag_names[i].name);
+    shale_resp_add_integer(b, cmd->first_key);
+    shale_resp_add_integer(b, cmd->last_key);
+    shale_resp_add_integer(b, cmd->key_step);
+    char category[32];
+    snprintf(category, sizeof(category), "@%s", cmd->group);
+    shale_resp_add_set_len(b, 1);
+    shale_resp_add_status(b, category);
+    shale_resp_add_set_len(b, 0);   /* tips */
+    shale_resp_add_array_len(b, 0); /* key specs */
+    shale_resp_add_array_len(b, 0); /* subcommands */
+}
+
+static void add_command_docs(struct resp_buf *b, const struct command *cmd)
+{
+    shale_resp_add_bulk_cstr(b, cmd->name);
+    shale_resp_add_map_len(b, 2);
+    shale_resp_add_bulk_cstr(b, "summary");
+    shale_resp_add_bulk_cstr(b, "");
+    shale_resp_add_bulk_cstr(b, "group");
+    shale_resp_add_bulk_cstr(b, cmd->group);
+}
+
+void shale_cmd_command(struct conn *c, struct request *r)
+{
+    struct resp_buf *b = &r->reply;
+    int n = shale_command_count();
+    if (r->argc == 1) {
+        shale_resp_add_array_len(b, n);
+        for (int i = 0; i < n; i++)
+            add_command_info(b, shale_command_at(i));
+        return;
+    }
+    struct slice sub = r->argv[1];
+    if (slice_eq_nocase(sub, "count") && r->argc == 2) {
+        shale_resp_add_integer(b, n);
+    } else if (slice_eq_nocase(sub, "list") && r->argc == 2) {
+        shale_resp_add_array_len(b, n);
+        for (int i = 0; i < n; i++)
+            shale_resp_add_bulk_cstr(b, shale_command_at(i)->name);
+    } else if (slice_eq_nocase(sub, "info")) {
+        if (r->argc == 2) {
+            shale_resp_add_array_len(b, n);
+            for (int i = 0; i < n; i++)
+                add_command_info(b, shale_command_at(i));
+            return;
+        }
+        shale_resp_add_array_len(b, r->argc - 2);
+        for (int i = 2; i < r->argc; i++) {
+            const struct command *cmd = shale_command_lookup(r->argv[i]);
+            if (cmd)
+                add_command_info(b, cmd);
+            else
+                shale_resp_add_null_array(b);
+        }
+    } else if (slice_eq_nocase(sub, "docs")) {
+        if (r->argc == 2) {
+            shale_resp_add_map_len(b, n);
+            for (int i = 0; i < n; i++)
+                add_command_docs(b, shale_command_at(i));
+            return;
+        }
+        int known = 0;
+        for (int i = 2; i < r->argc; i++)
+            known += shale_command_lookup(r->argv[i]) != NULL;
+        shale_resp_add_map_len(b, known);
+        for (int i = 2; i < r->argc; i++) {
+            const struct command *cmd = shale_command_lookup(r->argv[i]);
+            if (cmd)
+                add_command_docs(b, cmd);
+        }
+    } else {
+        shale_resp_add_errorf(b, "ERR unknown subcommand or wrong number of arguments for "
+                                 "'%.*s'. Try COMMAND HELP.",
+                              (int)sub.len, sub.ptr);
+    }
+}
+
+/* ---- INFO, CONFIG ---- */
+
+void shale_cmd_info(struct conn *c, struct request *r)
+{
+    struct resp_buf text;
+    shale_resp_buf_init(&text, 2);
+    shale_info_build(c->t->srv, &text, r->argc - 1, r->argv + 1);
+    shale_resp_add_verbatim(&r->reply, "txt", text.data, text.len);
+    shale_resp_buf_release(&text);
+}
+
+struct config_get_ctx {
+    struct resp_buf pairs;
+    int count;
+    const char *seen[64];
+};
+
+static void config_emit(void *arg, const char *name, const char *value)
+{
+    struct config_get_ctx *ctx = arg;
+    for (int i = 0; i < ctx->count; i++)
+        if (ctx->seen[i] == name)
+            return; /* matched by an earlier pattern */
+    if (ctx->count < (int)(sizeof(ctx->seen) / sizeof(ctx->seen[0])))
+        ctx->seen[ctx->count] = name;
+    ctx->count++;
+    shale_resp_add_bulk_cstr(&ctx->pairs, name);
+    shale_resp_add_bulk_cstr(&ctx->pairs, value);
+}
+
+void shale_cmd_config(struct conn *c, struct request *r)
+{
+    struct slice sub = r->argv[1];
+    if (slice_eq_nocase(sub, "get") && r->argc >= 3) {
+        struct config_get_ctx ctx;
+        ctx.count = 0;
+        shale_resp_buf_init(&ctx.pairs, r->proto);
+        for (int i = 2; i < r->argc; i++)
+            shale_config_get(cfg_of(c), r->argv[i].ptr, r->argv[i].len, config_emit, &ctx);
+        shale_resp_add_map_len(&r->reply, ctx.count);
+        shale_resp_add_raw(&r->reply, ctx.pairs.data, ctx.pairs.len);
+        shale_resp_buf_release(&ctx.pairs);
+    } else if (slice_eq_nocase(sub, "set") && r->argc >= 4) {
+        shale_resp_add_error(&r->reply, "ERR CONFIG SET is not supported yet");
+    } else {
+        shale_resp_add_errorf(&r->reply, "ERR unknown subcommand or wrong number of arguments "
+                                         "for '%.*s'. Try CONFIG HELP.",
+                              (int)sub.len, sub.ptr);
+    }
+}

@@ -1,0 +1,56 @@
+/* request: one command in flight, from parse to reply.
+ *
+ * A request slot belongs to the I/O thread that parsed it (fixed pool,
+ * sized at start-up). It travels to a shard through the I/O thread's ring;
+ * while it is there the shard owns it: it reads argv and writes `reply`, and
+ * touches nothing else. It comes back through the shard's ring, and the I/O
+ * thread releases the reply in the connection's request order.
+ *
+ * argv points into the connection's read buffer (`buf` holds a reference),
+ * so arguments are never copied. */
+#ifndef SHALE_REQUEST_H
+#define SHALE_REQUEST_H
+
+#include <stdint.h>
+
+#include "net/resp_write.h"
+#include "server/slice.h"
+
+#define REQUEST_INLINE_ARGS 6
+
+struct command;
+struct conn;
+struct iobuf;
+
+enum request_state {
+    REQUEST_FREE = 0,
+    REQUEST_QUEUED, /* on a shard, or waiting for its parts */
+    REQUEST_DONE,   /* reply complete, waiting for earlier replies */
+};
+
+struct request {
+    /* Set by the I/O thread before dispatch; read-only on the shard. */
+    const struct command *cmd;
+    int argc;
+    struct slice *argv; /* argv_inline or a heap array */
+    uint8_t db;
+    uint8_t proto; /* 2 or 3 */
+    uint8_t state;
+    uint8_t argv_heap; /* argv was allocated for this request */
+    uint16_t shard;
+    int64_t start_us; /* parse time, for latency stats */
+
+    /* Written by whoever executes the command. */
+    struct resp_buf reply;
+
+    /* I/O-thread-only bookkeeping below. */
+    struct conn *conn;      /* NULL for a part of a split command */
+    struct request *next;   /* next request of the same connection */
+    struct iobuf *buf;      /* read buffer argv points into */
+    struct request *parent; /* the command this is one part of */
+    struct request *parts;  /* first part (a list through next) */
+    uint32_t parts_pending; /* parts not yet back */
+    struct slice argv_inline[REQUEST_INLINE_ARGS];
+};
+
+#endif

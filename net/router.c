@@ -1,0 +1,253 @@
+/* router: see router.h. I/O thread only. */
+#include "net/router.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/conn.h"
+#include "net/io_thread.h"
+#include "server/clock.h"
+#include "server/command.h"
+#include "server/crc16.h"
+#include "server/mem.h"
+#include "server/server.h"
+
+#define MAX_SHARDS 256
+
+void shale_router_finish(struct request *r)
+{
+    r->state = REQUEST_DONE;
+    if (r->conn)
+        shale_conn_mark_dirty(r->conn);
+}
+
+static void reply_unknown_command(struct request *r)
+{
+    char args[160] = "";
+    size_t used = 0;
+    for (int i = 1; i < r->argc && used < 128; i++) {
+        int n = snprintf(args + used, sizeof(args) - used, "'%.*s' ",
+                         (int)(r->argv[i].len < 128 - used ? r->argv[i].len : 128 - used),
+                         r->argv[i].ptr);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+        if (used >= sizeof(args))
+            used = sizeof(args) - 1;
+    }
+    int namelen = r->argv[0].len > 128 ? 128 : (int)r->argv[0].len;
+    shale_resp_add_errorf(&r->reply, "ERR unknown command '%.*s', with args beginning with: %s",
+                          namelen, r->argv[0].ptr, args);
+}
+
+static int arity_ok(const struct command *cmd, int argc)
+{
+    return cmd->arity > 0 ? argc == cmd->arity : argc >= -cmd->arity;
+}
+
+static int shard_of_key(const struct io_thread *t, struct slice key)
+{
+    return server_shard_of_slot(t->srv, shale_crc16_key_slot(key.ptr, key.len));
+}
+
+static struct request *new_part(struct io_thread *t, struct request *parent, int shard)
+{
+    struct request *p = shale_io_request_get(t);
+    p->cmd = parent->cmd;
+    p->db = parent->db;
+    p->proto = parent->proto;
+    p->shard = (uint16_t)shard;
+    p->parent = parent;
+    shale_resp_buf_init(&p->reply, parent->proto);
+    p->next = parent->parts;
+    parent->parts = p;
+    parent->parts_pending++;
+    return p;
+}
+
+static void send_parts(struct io_thread *t, struct request *r)
+{
+    r->state = REQUEST_QUEUED;
+    for (struct request *p = r->parts; p; p = p->next)
+        shale_io_send_to_shard(t, p->shard, p);
+}
+
+/* One part per shard holding some of the keys (step 1) or key/value pairs
+ * (step 2); a command whose keys all live on one shard is not split. */
+static void split_by_key(struct io_thread *t, struct request *r, int step)
+{
+    uint32_t count[MAX_SHARDS] = {0};
+    struct request *part[MAX_SHARDS] = {0};
+    int first = r->cmd->first_key, shards_hit = 0, only = 0;
+    for (int i = first; i < r->argc; i += step) {
+        int s = shard_of_key(t, r->argv[i]);
+        if (count[s]++ == 0) {
+            shards_hit++;
+            only = s;
+        }
+    }
+    if (shards_hit <= 1) {
+        shale_io_send_to_shard(t, only, r);
+        return;
+    }
+    for (int s = 0; s < t->srv->nshards; s++) {
+        if (!count[s])
+            continue;
+        struct request *p = part[s] = new_part(t, r, s);
+        int argc = 1 + (int)count[s] * step;
+        if (argc > REQUEST_INLINE_ARGS) {
+            p->argv = shale_malloc(sizeof(struct slice) * (size_t)argc);
+            p->argv_heap = 1;
+        }
+        p->argv[0] = r->argv[0];
+        p->argc = 1;
+    }
+    for (int i = first; i < r->argc; i += step) {
+        struct request *p = part[shard_of_key(t, r->argv[i])];
+        for (int k = 0; k < step; k++)
+            p->argv[p->argc++] = r->argv[i + k];
+    }
+    send_parts(t, r);
+}
+
+/* Every shard runs the whole command (DBSIZE, FLUSHALL ...). */
+static void fan_out(struct io_thread *t, struct request *r)
+{
+    for (int s = t->srv->nshards - 1; s >= 0; s--) {
+        struct request *p = new_part(t, r, s);
+        p->argv = r->argv; /* shared, read-only; the parent outlives its parts */
+        p->argc = r->argc;
+    }
+    send_parts(t, r);
+}
+
+void shale_router_dispatch(struct io_thread *t, struct conn *c, struct request *r)
+{
+    const struct command *cmd = shale_command_lookup(r->argv[0]);
+    if (!cmd) {
+        reply_unknown_command(r);
+        shale_router_finish(r);
+        return;
+    }
+    r->cmd = cmd;
+    if (!arity_ok(cmd, r->argc)) {
+        shale_resp_add_errorf(&r->reply, "ERR wrong number of arguments for '%s' command",
+                              cmd->name);
+        shale_router_finish(r);
+        return;
+    }
+    if (!(c->flags & CONN_AUTHENTICATED) && !(cmd->flags & CMD_NO_AUTH)) {
+        shale_resp_add_error(&r->reply, "NOAUTH Authentication required.");
+        shale_router_finish(r);
+        return;
+    }
+    int idx = shale_command_index(cmd);
+    atomic_fetch_add_explicit(&t->stats.commands, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&t->stats.cmd_calls[idx], 1, memory_order_relaxed);
+    atomic_store_explicit(&c->info.last_cmd, idx, memory_order_relaxed);
+    if (cmd->io_proc) {
+        cmd->io_proc(c, r);
+        shale_router_finish(r);
+        return;
+    }
+    switch (cmd->split) {
+    case SPLIT_KEYS_SUM:
+    case SPLIT_KEYS_ARRAY:
+        split_by_key(t, r, 1);
+        break;
+    case SPLIT_PAIRS_OK:
+        split_by_key(t, r, 2);
+        break;
+    case FANOUT_SUM:
+    case FANOUT_OK:
+        if (t->srv->nshards == 1)
+            shale_io_send_to_shard(t, 0, r);
+        else
+            fan_out(t, r);
+        break;
+    case SPLIT_NONE:
+        shale_io_send_to_shard(t, shard_of_key(t, r->argv[cmd->first_key]), r);
+        break;
+    }
+}
+
+/* The first error reply among the parts, or NULL. */
+static const struct request *first_error(const struct request *r)
+{
+    for (const struct request *p = r->parts; p; p = p->next)
+        if (p->reply.len && p->reply.data[0] == '-')
+            return p;
+    return NULL;
+}
+
+static size_t after_header(const struct resp_buf *b)
+{
+    const char *nl = memchr(b->data, '\n', b->len);
+    return nl ? (size_t)(nl - b->data) + 1 : b->len;
+}
+
+/* Array elements back in argument order: walk the keys again and take the
+ * next element of the part that owns each key. */
+static void merge_array(struct io_thread *t, struct request *r)
+{
+    struct request *part[MAX_SHARDS] = {0};
+    size_t cursor[MAX_SHARDS];
+    for (struct request *p = r->parts; p; p = p->next) {
+        part[p->shard] = p;
+        cursor[p->shard] = after_header(&p->reply);
+    }
+    shale_resp_add_array_len(&r->reply, r->argc - r->cmd->first_key);
+    for (int i = r->cmd->first_key; i < r->argc; i++) {
+        int s = shard_of_key(t, r->argv[i]);
+        const struct resp_buf *b = &part[s]->reply;
+        size_t n = shale_resp_value_len(b->data + cursor[s], b->len - cursor[s]);
+        shale_resp_add_raw(&r->reply, b->data + cursor[s], n);
+        cursor[s] += n;
+    }
+}
+
+static void merge(struct io_thread *t, struct request *r)
+{
+    const struct request *err = first_error(r);
+    if (err) {
+        shale_resp_add_raw(&r->reply, err->reply.data, err->reply.len);
+        return;
+    }
+    switch (r->cmd->split) {
+    case SPLIT_KEYS_SUM:
+    case FANOUT_SUM: {
+        long long sum = 0;
+        for (const struct request *p = r->parts; p; p = p->next)
+            sum += strtoll(p->reply.data + 1, NULL, 10);
+        shale_resp_add_integer(&r->reply, sum);
+        break;
+    }
+    case SPLIT_KEYS_ARRAY:
+        merge_array(t, r);
+        break;
+    case SPLIT_PAIRS_OK:
+    case FANOUT_OK:
+    case SPLIT_NONE:
+        shale_resp_add_status(&r->reply, "OK");
+        break;
+    }
+}
+
+void shale_router_complete(struct io_thread *t, struct request *r)
+{
+    struct request *parent = r->parent;
+    if (!parent) {
+        shale_router_finish(r);
+        return;
+    }
+    if (--parent->parts_pending > 0)
+        return;
+    merge(t, parent);
+    while (parent->parts) {
+        struct request *p = parent->parts;
+        parent->parts = p->next;
+        shale_io_request_put(t, p);
+    }
+    shale_router_finish(parent);
+}

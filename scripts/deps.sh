@@ -1,0 +1,35 @@
+#!/bin/sh
+# Installs the Debian packages a shale target needs, only those missing.
+# Usage: scripts/deps.sh build|test|bench
+# As root it runs apt-get; otherwise it prints the exact command and fails.
+set -eu
+
+build_pkgs="gcc make pkg-config libjemalloc-dev libevent-dev libssl-dev"
+test_pkgs="$build_pkgs libhiredis-dev libcmocka-dev redis-tools"
+bench_pkgs="$build_pkgs redis-server redis-tools python3"
+
+case "${1:-build}" in
+  build) wanted=$build_pkgs ;;
+  test)  wanted=$test_pkgs ;;
+  bench) wanted=$bench_pkgs ;;
+  *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+esac
+
+missing=""
+for pkg in $wanted; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" ||
+    missing="$missing $pkg"
+done
+[ -z "$missing" ] && exit 0
+
+cmd="apt-get install -y --no-install-recommends$missing"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "shale: missing packages:$missing" >&2
+  echo "shale: run as root:  apt-get update && $cmd" >&2
+  exit 1
+fi
+echo "shale: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null || true
+# shellcheck disable=SC2086
+$cmd >/dev/null

@@ -1,0 +1,138 @@
+/* command: the command table (see command.h). Every command shale knows is
+ * one row here; routing, arity checks, COMMAND INFO and per-command stats
+ * are all derived from it. Read-only after shale_command_setup. */
+#include "server/command.h"
+
+#include <ctype.h>
+#include <string.h>
+
+#include "net/cmd_conn.h"
+#include "server/hashfn.h"
+#include "shards/t_keys.h"
+#include "shards/t_string.h"
+
+#define W  CMD_WRITE
+#define R  CMD_READONLY
+#define M  CMD_DENYOOM
+#define F  CMD_FAST
+#define NA CMD_NO_AUTH
+#define A  CMD_ADMIN
+#define LS (CMD_LOADING | CMD_STALE)
+
+/* Shard command: X(name, arity, flags, first, last, step, split, handler, group) */
+#define SHARD(name, arity, flags, first, last, step, split, proc, group)                          \
+    {name, arity, flags, first, last, step, split, proc, NULL, group},
+/* I/O-thread command (no keys). */
+#define IO(name, arity, flags, proc, group) {name, arity, flags, 0, 0, 0, SPLIT_NONE, NULL, proc, group},
+
+static const struct command commands[] = {
+    /* connection */
+    IO("ping", -1, F | LS, shale_cmd_ping, "connection")
+    IO("echo", 2, F | LS, shale_cmd_echo, "connection")
+    IO("hello", -1, F | NA | LS, shale_cmd_hello, "connection")
+    IO("auth", -2, F | NA | LS, shale_cmd_auth, "connection")
+    IO("quit", -1, F | NA | LS, shale_cmd_quit, "connection")
+    IO("reset", 1, F | NA | LS, shale_cmd_reset, "connection")
+    IO("select", 2, F | LS, shale_cmd_select, "connection")
+    IO("client", -2, LS, shale_cmd_client, "connection")
+    /* server */
+    IO("command", -1, LS, shale_cmd_command, "server")
+    IO("time", 1, F | LS, shale_cmd_time, "server")
+    IO("info", -1, LS, shale_cmd_info, "server")
+    IO("config", -2, A | LS, shale_cmd_config, "server")
+    SHARD("dbsize", 1, R | F, 0, 0, 0, FANOUT_SUM, shale_cmd_dbsize, "server")
+    SHARD("flushdb", -1, W, 0, 0, 0, FANOUT_OK, shale_cmd_flushdb, "server")
+    SHARD("flushall", -1, W, 0, 0, 0, FANOUT_OK, shale_cmd_flushall, "server")
+    /* string */
+    SHARD("get", 2, R | F, 1, 1, 1, SPLIT_NONE, shale_cmd_get, "string")
+    SHARD("set", -3, W | M, 1, 1, 1, SPLIT_NONE, shale_cmd_set, "string")
+    SHARD("setnx", 3, W | M | F, 1, 1, 1, SPLIT_NONE, shale_cmd_setnx, "string")
+    SHARD("setex", 4, W | M, 1, 1, 1, SPLIT_NONE, shale_cmd_setex, "string")
+    SHARD("psetex", 4, W | M, 1, 1, 1, SPLIT_NONE, shale_cmd_psetex, "string")
+    SHARD("getset", 3, W | M | F, 1, 1, 1, SPLIT_NONE, shale_cmd_getset, "string")
+    SHARD("getdel", 2, W | F, 1, 1, 1, SPLIT_NONE, shale_cmd_getdel, "string")
+    SHARD("getex", -2, W | F, 1, 1, 1, SPLIT_NONE, shale_cmd_getex, "string")
+    SHARD("append", 3, W | M | F, 1, 1, 1, SPLIT_NONE, shale_cmd_append, "string")
+    SHARD("strlen", 2, R | F, 1, 1, 1, SPLIT_NONE, shale_cmd_strlen, "string")
+    SHARD("getrange", 4, R, 1, 1, 1, SPLIT_NONE, shale_cmd_getrange, "string")
+    SHARD("substr", 4, R, 1, 1, 1, SPLIT_NONE, shale_cmd_getrange, "string")
+    SHARD("setrange", 4, W | M, 1, 1, 1, SPLIT_NONE, shale_cmd_setrange, "string")
+    SHARD("incr", 2, W | M | F, 1, 1, 1, SPLIT_NONE, shale_cmd_incr, "string")
+    SHARD("decr", 2, W | M | F, 1, 1, 1, SPLIT_NONE, shale_cmd_decr, "string")
+    SHARD("incrby", 3, W | M | F, 1, 1, 1, SPLIT_NONE, shale_cmd_incrby, "string")
+    SHARD("decrby", 3, W | M | F, 1, 1, 1, SPLIT_NONE, shale_cmd_decrby, "string")
+    SHARD("incrbyfloat", 3, W | M | F, 1, 1, 1, SPLIT_NONE, shale_cmd_incrbyfloat, "string")
+    SHARD("mget", -2, R | F, 1, -1, 1, SPLIT_KEYS_ARRAY, shale_cmd_mget, "string")
+    SHARD("mset", -3, W | M, 1, -1, 2, SPLIT_PAIRS_OK, shale_cmd_mset, "string")
+    /* generic */
+    SHARD("del", -2, W, 1, -1, 1, SPLIT_KEYS_SUM, shale_cmd_del, "generic")
+    SHARD("unlink", -2, W | F, 1, -1, 1, SPLIT_KEYS_SUM, shale_cmd_unlink, "generic")
+    SHARD("exists", -2, R | F, 1, -1, 1, SPLIT_KEYS_SUM, shale_cmd_exists, "generic")
+    SHARD("touch", -2, R | F, 1, -1, 1, SPLIT_KEYS_SUM, shale_cmd_touch, "generic")
+    SHARD("type", 2, R | F, 1, 1, 1, SPLIT_NONE, shale_cmd_type, "generic")
+    SHARD("expire", -3, W | F, 1, 1, 1, SPLIT_NONE, shale_cmd_expire, "generic")
+    SHARD("pexpire", -3, W | F, 1, 1, 1, SPLIT_NONE, shale_cmd_pexpire, "generic")
+    SHARD("expireat", -3, W | F, 1, 1, 1, SPLIT_NONE, shale_cmd_expireat, "generic")
+    SHARD("pexpireat", -3, W | F, 1, 1, 1, SPLIT_NONE, shale_cmd_pexpireat, "generic")
+    SHARD("expiretime", 2, R | F, 1, 1, 1, SPLIT_NONE, shale_cmd_expiretime, "generic")
+    SHARD("pexpiretime", 2, R | F, 1, 1, 1, SPLIT_NONE, shale_cmd_pexpiretime, "generic")
+    SHARD("ttl", 2, R | F, 1, 1, 1, SPLIT_NONE, shale_cmd_ttl, "generic")
+    SHARD("pttl", 2, R | F, 1, 1, 1, SPLIT_NONE, shale_cmd_pttl, "generic")
+    SHARD("persist", 2, W | F, 1, 1, 1, SPLIT_NONE, shale_cmd_persist, "generic")
+};
+
+#define NCOMMANDS ((int)(sizeof(commands) / sizeof(commands[0])))
+#define LOOKUP_SIZE 256 /* power of two, > 2 x NCOMMANDS */
+#define NAME_MAX_LEN 32
+
+/* Open-addressed index from lower-case name to row; built once at setup. */
+static int16_t lookup_index[LOOKUP_SIZE];
+
+static uint64_t name_hash(const char *lower, size_t len)
+{
+    return shale_hashfn_bytes(lower, len, 0x5ca1ab1e);
+}
+
+void shale_command_setup(void)
+{
+    memset(lookup_index, -1, sizeof(lookup_index));
+    for (int i = 0; i < NCOMMANDS; i++) {
+        size_t len = strlen(commands[i].name);
+        size_t slot = name_hash(commands[i].name, len) & (LOOKUP_SIZE - 1);
+        while (lookup_index[slot] >= 0)
+            slot = (slot + 1) & (LOOKUP_SIZE - 1);
+        lookup_index[slot] = (int16_t)i;
+    }
+}
+
+const struct command *shale_command_lookup(struct slice name)
+{
+    if (name.len == 0 || name.len > NAME_MAX_LEN)
+        return NULL;
+    char lower[NAME_MAX_LEN];
+    for (size_t i = 0; i < name.len; i++)
+        lower[i] = (char)tolower((unsigned char)name.ptr[i]);
+    size_t slot = name_hash(lower, name.len) & (LOOKUP_SIZE - 1);
+    while (lookup_index[slot] >= 0) {
+        const struct command *cmd = &commands[lookup_index[slot]];
+        if (strlen(cmd->name) == name.len && memcmp(cmd->name, lower, name.len) == 0)
+            return cmd;
+        slot = (slot + 1) & (LOOKUP_SIZE - 1);
+    }
+    return NULL;
+}
+
+int shale_command_count(void)
+{
+    return NCOMMANDS;
+}
+
+const struct command *shale_command_at(int index)
+{
+    return index >= 0 && index < NCOMMANDS ? &commands[index] : NULL;
+}
+
+int shale_command_index(const struct command *cmd)
+{
+    return (int)(cmd - commands);
+}

@@ -1,0 +1,57 @@
+/* command: the command table, the single source of truth for name, arity,
+ * flags, key positions, where a command runs and how a multi-key command is
+ * split across shards and merged. Read-only after start; any thread. */
+#ifndef SHALE_COMMAND_H
+#define SHALE_COMMAND_H
+
+#include <stdint.h>
+
+#include "server/slice.h"
+
+struct conn;
+struct exec_ctx;
+struct request;
+
+enum command_flag {
+    CMD_WRITE = 1 << 0,
+    CMD_READONLY = 1 << 1,
+    CMD_DENYOOM = 1 << 2,
+    CMD_FAST = 1 << 3,
+    CMD_NO_AUTH = 1 << 4, /* allowed before AUTH */
+    CMD_ADMIN = 1 << 5,
+    CMD_LOADING = 1 << 6,
+    CMD_STALE = 1 << 7,
+};
+
+/* How a command with keys on several shards is split, and its parts merged. */
+enum command_split {
+    SPLIT_NONE = 0,   /* one key (or all keys on one shard) */
+    SPLIT_KEYS_SUM,   /* one part per shard with its keys; integer replies summed */
+    SPLIT_KEYS_ARRAY, /* one part per shard; array elements merged in key order */
+    SPLIT_PAIRS_OK,   /* key/value pairs per shard; +OK unless a part failed */
+    FANOUT_SUM,       /* every shard runs it; integer replies summed */
+    FANOUT_OK,        /* every shard runs it; +OK unless a part failed */
+};
+
+struct command {
+    const char *name; /* lower case, as Redis reports it */
+    int arity;        /* Redis meaning: n exact, -n at least n */
+    uint32_t flags;
+    int first_key, last_key, key_step; /* Redis meaning; last_key -1 = last arg */
+    enum command_split split;
+    /* Exactly one of these is set: shard commands touch a keyspace, I/O
+     * commands (PING, HELLO, CLIENT ...) run on the connection's thread. */
+    void (*shard_proc)(struct exec_ctx *x, struct request *r);
+    void (*io_proc)(struct conn *c, struct request *r);
+    const char *group; /* COMMAND DOCS group */
+};
+
+void shale_command_setup(void);
+/* Case-insensitive lookup; NULL when unknown. */
+const struct command *shale_command_lookup(struct slice name);
+int shale_command_count(void);
+const struct command *shale_command_at(int index);
+/* Index of cmd in the table (for per-command stats arrays). */
+int shale_command_index(const struct command *cmd);
+
+#endif

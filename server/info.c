@@ -1,0 +1,242 @@
+/* info: see info.h. Each section is one function in the table below; the
+ * table decides which sections "default", "all" and "everything" include. */
+#include "server/info.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "net/io_thread.h"
+#include "server/clock.h"
+#include "server/command.h"
+#include "server/mem.h"
+#include "server/server.h"
+#include "shards/shard.h"
+
+static void add(struct resp_buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void add(struct resp_buf *out, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        shale_resp_add_raw(out, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+static void human_bytes(char *out, size_t outlen, double n)
+{
+    const char *units = "BKMGTP";
+    int u = 0;
+    while (n >= 1024 && u < 5) {
+        n /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(out, outlen, "%.0fB", n);
+    else
+        snprintf(out, outlen, "%.2f%c", n, units[u]);
+}
+
+static uint64_t sum_io(const struct server *srv, size_t offset)
+{
+    uint64_t total = 0;
+    for (int i = 0; i < srv->nio; i++)
+        total += atomic_load_explicit((_Atomic uint64_t *)((char *)&srv->io[i]->stats + offset),
+                                      memory_order_relaxed);
+    return total;
+}
+
+static uint64_t sum_shards(const struct server *srv, size_t offset)
+{
+    uint64_t total = 0;
+    for (int i = 0; i < srv->nshards; i++) {
+        const struct shard_public_stats *st = shale_shard_stats(srv->shards[i]);
+        total += atomic_load_explicit((_Atomic uint64_t *)((char *)st + offset),
+                                      memory_order_relaxed);
+    }
+    return total;
+}
+
+static void section_server(struct server *srv, struct resp_buf *out)
+{
+    struct utsname un;
+    uname(&un);
+    int64_t now = clock_wall_us();
+    int64_t uptime = (clock_mono_us() - srv->start_us) / 1000000;
+    add(out, "redis_version:%s\r\n", SHALE_REDIS_VERSION);
+    add(out, "redis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\n");
+    add(out, "redis_mode:standalone\r\n");
+    add(out, "shale_version:%s\r\n", SHALE_VERSION);
+    add(out, "os:%s %s %s\r\n", un.sysname, un.release, un.machine);
+    add(out, "arch_bits:%d\r\n", (int)(sizeof(void *) * 8));
+    add(out, "multiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\n");
+    add(out, "gcc_version:%d.%d.%d\r\n", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__);
+    add(out, "process_id:%d\r\nprocess_supervised:no\r\n", (int)getpid());
+    add(out, "run_id:%s\r\n", srv->run_id);
+    add(out, "tcp_port:%d\r\n", srv->tcp_port);
+    add(out, "server_time_usec:%lld\r\n", (long long)now);
+    add(out, "uptime_in_seconds:%lld\r\nuptime_in_days:%lld\r\n", (long long)uptime,
+        (long long)uptime / 86400);
+    add(out, "hz:10\r\nconfigured_hz:10\r\n");
+    add(out, "lru_clock:%lld\r\n", (long long)((now / 1000000) & 0xffffff));
+    add(out, "io_threads_active:1\r\n");
+    add(out, "shale_io_threads:%d\r\nshale_shards:%d\r\n", srv->nio, srv->nshards);
+}
+
+static void section_clients(struct server *srv, struct resp_buf *out)
+{
+    add(out, "connected_clients:%llu\r\n",
+        (unsigned long long)atomic_load(&srv->clients.connected));
+    add(out, "cluster_connections:0\r\n");
+    add(out, "maxclients:%lld\r\n", srv->cfg->maxclients);
+    add(out, "client_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\n");
+    add(out, "blocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n");
+}
+
+static void section_memory(struct server *srv, struct resp_buf *out)
+{
+    size_t used = shale_mem_allocated(), rss = shale_mem_rss();
+    char h1[32], h2[32];
+    human_bytes(h1, sizeof(h1), (double)used);
+    human_bytes(h2, sizeof(h2), (double)rss);
+    add(out, "used_memory:%zu\r\nused_memory_human:%s\r\n", used, h1);
+    add(out, "used_memory_rss:%zu\r\nused_memory_rss_human:%s\r\n", rss, h2);
+    add(out, "maxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n");
+    add(out, "mem_fragmentation_ratio:%.2f\r\n", used ? (double)rss / (double)used : 0.0);
+    add(out, "mem_allocator:%s\r\n", shale_mem_allocator_name());
+}
+
+static void section_persistence(struct server *srv, struct resp_buf *out)
+{
+    add(out, "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\n");
+    add(out, "rdb_bgsave_in_progress:0\r\nrdb_last_bgsave_status:ok\r\n");
+    add(out, "aof_enabled:0\r\naof_rewrite_in_progress:0\r\n");
+}
+
+static void section_stats(struct server *srv, struct resp_buf *out)
+{
+    add(out, "total_connections_received:%llu\r\n",
+        (unsigned long long)atomic_load(&srv->clients.total_received));
+    add(out, "total_commands_processed:%llu\r\n",
+        (unsigned long long)sum_io(srv, offsetof(struct io_stats, commands)));
+    add(out, "instantaneous_ops_per_sec:0\r\n");
+    add(out, "total_net_input_bytes:%llu\r\n",
+        (unsigned long long)sum_io(srv, offsetof(struct io_stats, net_input)));
+    add(out, "total_net_output_bytes:%llu\r\n",
+        (unsigned long long)sum_io(srv, offsetof(struct io_stats, net_output)));
+    add(out, "rejected_connections:%llu\r\n",
+        (unsigned long long)atomic_load(&srv->clients.rejected));
+    add(out, "expired_keys:%llu\r\n",
+        (unsigned long long)sum_shards(srv, offsetof(struct shard_public_stats, expired_keys)));
+    add(out, "evicted_keys:0\r\n");
+    add(out, "keyspace_hits:%llu\r\n",
+        (unsigned long long)sum_shards(srv, offsetof(struct shard_public_stats, keyspace_hits)));
+    add(out, "keyspace_misses:%llu\r\n",
+        (unsigned long long)sum_shards(srv,
+                                       offsetof(struct shard_public_stats, keyspace_misses)));
+    add(out, "pubsub_channels:0\r\npubsub_patterns:0\r\n");
+}
+
+static void section_replication(struct server *srv, struct resp_buf *out)
+{
+    add(out, "role:master\r\nconnected_slaves:0\r\n");
+    add(out, "master_replid:%s\r\nmaster_repl_offset:0\r\n", srv->run_id);
+}
+
+static void section_cpu(struct server *srv, struct resp_buf *out)
+{
+    struct rusage self;
+    getrusage(RUSAGE_SELF, &self);
+    add(out, "used_cpu_sys:%ld.%06ld\r\nused_cpu_user:%ld.%06ld\r\n", (long)self.ru_stime.tv_sec,
+        (long)self.ru_stime.tv_usec, (long)self.ru_utime.tv_sec, (long)self.ru_utime.tv_usec);
+}
+
+static void section_commandstats(struct server *srv, struct resp_buf *out)
+{
+    for (int i = 0; i < shale_command_count(); i++) {
+        uint64_t calls = 0;
+        for (int t = 0; t < srv->nio; t++)
+            calls += atomic_load_explicit(&srv->io[t]->stats.cmd_calls[i], memory_order_relaxed);
+        if (calls)
+            add(out, "cmdstat_%s:calls=%llu,usec=0,usec_per_call=0.00,rejected_calls=0,"
+                     "failed_calls=0\r\n",
+                shale_command_at(i)->name, (unsigned long long)calls);
+    }
+}
+
+static void section_keyspace(struct server *srv, struct resp_buf *out)
+{
+    for (int db = 0; db < srv->cfg->databases; db++) {
+        uint64_t keys = 0, expires = 0;
+        for (int s = 0; s < srv->nshards; s++) {
+            const struct shard_public_stats *st = shale_shard_stats(srv->shards[s]);
+            keys += atomic_load_explicit(&st->keys[db], memory_order_relaxed);
+            expires += atomic_load_explicit(&st->expires[db], memory_order_relaxed);
+        }
+        if (keys)
+            add(out, "db%d:keys=%llu,expires=%llu,avg_ttl=0\r\n", db, (unsigned long long)keys,
+                (unsigned long long)expires);
+    }
+}
+
+static void section_shale(struct server *srv, struct resp_buf *out)
+{
+    for (int s = 0; s < srv->nshards; s++) {
+        const struct shard_public_stats *st = shale_shard_stats(srv->shards[s]);
+        uint64_t keys = 0;
+        for (int db = 0; db < srv->cfg->databases; db++)
+            keys += atomic_load_explicit(&st->keys[db], memory_order_relaxed);
+        add(out, "shard%d:keys=%llu,commands=%llu\r\n", s, (unsigned long long)keys,
+            (unsigned long long)atomic_load_explicit(&st->commands, memory_order_relaxed));
+    }
+}
+
+static const struct {
+    const char *name;
+    const char *title;
+    int in_default;
+    void (*build)(struct server *srv, struct resp_buf *out);
+} sections[] = {
+    {"server", "Server", 1, section_server},
+    {"clients", "Clients", 1, section_clients},
+    {"memory", "Memory", 1, section_memory},
+    {"persistence", "Persistence", 1, section_persistence},
+    {"stats", "Stats", 1, section_stats},
+    {"replication", "Replication", 1, section_replication},
+    {"cpu", "CPU", 1, section_cpu},
+    {"commandstats", "Commandstats", 0, section_commandstats},
+    {"keyspace", "Keyspace", 1, section_keyspace},
+    {"shale", "Shale", 0, section_shale},
+};
+#define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
+
+void shale_info_build(struct server *srv, struct resp_buf *out, int nargs,
+                      const struct slice *args)
+{
+    int want[NSECTIONS] = {0};
+    for (size_t i = 0; i < NSECTIONS; i++)
+        want[i] = nargs == 0 && sections[i].in_default;
+    for (int a = 0; a < nargs; a++) {
+        int all = slice_eq_nocase(args[a], "all") || slice_eq_nocase(args[a], "everything");
+        int dflt = slice_eq_nocase(args[a], "default");
+        for (size_t i = 0; i < NSECTIONS; i++)
+            if (all || (dflt && sections[i].in_default) ||
+                slice_eq_nocase(args[a], sections[i].name))
+                want[i] = 1;
+    }
+    int first = 1;
+    for (size_t i = 0; i < NSECTIONS; i++) {
+        if (!want[i])
+            continue;
+        add(out, "%s# %s\r\n", first ? "" : "\r\n", sections[i].title);
+        sections[i].build(srv, out);
+        first = 0;
+    }
+}

@@ -1,0 +1,184 @@
+/* main: the composition root. argv -> config -> set-up in dependency order
+ * (allocator hooks, log, command table, shards, I/O threads, listeners) ->
+ * run the main loop until SIGTERM/SIGINT -> teardown in reverse. The main
+ * thread owns the listeners and signals; it never touches a keyspace or a
+ * connection's buffers. */
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net/acceptor.h"
+#include "net/io_thread.h"
+#include "server/clock.h"
+#include "server/command.h"
+#include "server/config.h"
+#include "server/log.h"
+#include "server/mem.h"
+#include "server/server.h"
+#include "shards/shard.h"
+
+/* CPUs this process may use: the affinity mask, capped by a cgroup v2 CPU
+ * quota (cpu.max) when there is one. */
+static int usable_cpus(void)
+{
+    cpu_set_t set;
+    int n = 1;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0)
+        n = CPU_COUNT(&set);
+    FILE *f = fopen("/sys/fs/cgroup/cpu.max", "r");
+    if (f) {
+        char quota[32];
+        long period = 0;
+        if (fscanf(f, "%31s %ld", quota, &period) == 2 && strcmp(quota, "max") != 0 &&
+            period > 0) {
+            long q = atol(quota);
+            int limit = (int)((q + period - 1) / period);
+            if (limit >= 1 && limit < n)
+                n = limit;
+        }
+        fclose(f);
+    }
+    return n < 1 ? 1 : n;
+}
+
+/* Defaults from the CPU count: half the CPUs read sockets, half own data.
+ * With 2 CPUs that is one of each; see docs/benchmarks.md for why. */
+static void derive_thread_counts(const struct config *cfg, int *nio, int *nshards)
+{
+    int cpus = usable_cpus();
+    int half = cpus / 2 > 0 ? cpus / 2 : 1;
+    *nio = cfg->io_threads > 0 ? (int)cfg->io_threads : half;
+    *nshards = cfg->shards > 0 ? (int)cfg->shards : (cpus - half > 0 ? cpus - half : 1);
+}
+
+static void make_run_id(char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t x = (uint64_t)clock_wall_us() ^ ((uint64_t)getpid() << 32);
+    for (int i = 0; i < 40; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out[i] = hex[x & 15];
+    }
+    out[40] = '\0';
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct event_base *base = arg;
+    shale_log(LOG_WARNING, "Received %s, scheduling shutdown...",
+              sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    event_base_loopbreak(base);
+}
+
+static int load_config(struct config *cfg, int argc, char **argv)
+{
+    char err[512];
+    int first_opt = 1;
+    if (argc > 1 && strncmp(argv[1], "--", 2) != 0) {
+        if (shale_config_load_file(cfg, argv[1], err, sizeof(err)) < 0) {
+            fprintf(stderr, "*** FATAL CONFIG FILE ERROR ***\n%s\n", err);
+            return -1;
+        }
+        first_opt = 2;
+    }
+    if (shale_config_load_args(cfg, argc - first_opt, argv + first_opt, err, sizeof(err)) < 0) {
+        fprintf(stderr, "*** FATAL CONFIG ERROR ***\n%s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && (!strcmp(argv[1], "-v") || !strcmp(argv[1], "--version"))) {
+        printf("shale-server v=%s (redis-compatible %s) malloc=%s\n", SHALE_VERSION,
+               SHALE_REDIS_VERSION, shale_mem_allocator_name());
+        return 0;
+    }
+    shale_mem_setup();
+    evthread_use_pthreads();
+    signal(SIGPIPE, SIG_IGN);
+
+    struct config cfg;
+    shale_config_init(&cfg);
+    if (load_config(&cfg, argc, argv) < 0)
+        return 1;
+    shale_log_setup((int)cfg.loglevel, cfg.logfile);
+    shale_command_setup();
+
+    struct server *srv = shale_calloc(1, sizeof(*srv));
+    srv->cfg = &cfg;
+    srv->start_us = clock_mono_us();
+    srv->tcp_port = (int)cfg.port;
+    make_run_id(srv->run_id);
+    shale_clients_init(&srv->clients);
+    derive_thread_counts(&cfg, &srv->nio, &srv->nshards);
+    /* Contiguous slot ranges per shard, as a cluster would split them. */
+    for (unsigned slot = 0; slot < 16384; slot++)
+        srv->slot_to_shard[slot] = (uint16_t)(slot * (unsigned)srv->nshards / 16384);
+
+    srv->shards = shale_calloc((size_t)srv->nshards, sizeof(*srv->shards));
+    for (int s = 0; s < srv->nshards; s++)
+        srv->shards[s] = shale_shard_create(s, &cfg, srv->nio);
+    srv->io = shale_calloc((size_t)srv->nio, sizeof(*srv->io));
+    struct waker **io_wakers = shale_calloc((size_t)srv->nio, sizeof(*io_wakers));
+    for (int i = 0; i < srv->nio; i++) {
+        srv->io[i] = shale_io_thread_create(i, srv);
+        io_wakers[i] = &srv->io[i]->waker;
+    }
+
+    struct event_base *base = event_base_new();
+    struct acceptor *acceptor = shale_acceptor_create(srv, base);
+    if (!acceptor)
+        return 1;
+    for (int s = 0; s < srv->nshards; s++)
+        shale_shard_start(srv->shards[s], io_wakers);
+    for (int i = 0; i < srv->nio; i++)
+        shale_io_thread_start(srv->io[i]);
+
+    struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
+    struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
+    event_add(sigterm, NULL);
+    event_add(sigint, NULL);
+
+    shale_log(LOG_NOTICE, "shale %s (redis %s compatible), pid %d, malloc %s", SHALE_VERSION,
+              SHALE_REDIS_VERSION, (int)getpid(), shale_mem_allocator_name());
+    shale_log(LOG_NOTICE, "Threads: %d I/O, %d shards (of %d usable CPUs)", srv->nio,
+              srv->nshards, usable_cpus());
+    shale_log(LOG_NOTICE, "Memory plan: %lld request slots and %lld x 16KB read buffers per I/O "
+                          "thread, %lld connection slots per I/O thread",
+              cfg.io_thread_requests, cfg.io_buffers, cfg.maxclients);
+    shale_log(LOG_NOTICE, "Ready to accept connections tcp on port %lld", cfg.port);
+
+    event_base_dispatch(base);
+
+    shale_acceptor_pause(acceptor);
+    for (int i = 0; i < srv->nio; i++)
+        shale_io_thread_stop(srv->io[i]);
+    for (int s = 0; s < srv->nshards; s++)
+        shale_shard_stop(srv->shards[s]);
+    shale_acceptor_destroy(acceptor);
+    for (int i = 0; i < srv->nio; i++)
+        shale_io_thread_destroy(srv->io[i]);
+    for (int s = 0; s < srv->nshards; s++)
+        shale_shard_destroy(srv->shards[s]);
+    event_free(sigterm);
+    event_free(sigint);
+    event_base_free(base);
+    shale_free(io_wakers);
+    shale_free(srv->io);
+    shale_free(srv->shards);
+    shale_clients_deinit(&srv->clients);
+    shale_free(srv);
+    shale_log(LOG_NOTICE, "shale is now ready to exit, bye bye...");
+    shale_log_teardown();
+    shale_config_deinit(&cfg);
+    return 0;
+}

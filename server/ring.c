@@ -1,0 +1,23 @@
+/* ring: allocation of the SPSC rings (the hot path is inline in ring.h). */
+#include "server/ring.h"
+
+#include "server/mem.h"
+
+struct ring *shale_ring_create(size_t min_capacity)
+{
+    size_t capacity = 16;
+    while (capacity < min_capacity)
+        capacity <<= 1;
+    struct ring *r = shale_calloc(1, sizeof(*r));
+    r->mask = capacity - 1;
+    r->slots = shale_calloc(capacity, sizeof(void *));
+    return r;
+}
+
+void shale_ring_destroy(struct ring *r)
+{
+    if (!r)
+        return;
+    shale_free(r->slots);
+    shale_free(r);
+}

@@ -1,0 +1,37 @@
+/* server: the composition of the running process, built by main and handed
+ * to every thread. Read-only once the threads have started, except the
+ * fields marked atomic. */
+#ifndef SHALE_SERVER_H
+#define SHALE_SERVER_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "server/clients.h"
+#include "server/config.h"
+
+#define SHALE_VERSION       "0.1.0"
+#define SHALE_REDIS_VERSION "7.0.15" /* the Redis version whose behaviour we match */
+
+struct io_thread;
+struct shard;
+
+struct server {
+    const struct config *cfg;
+    int nio;
+    int nshards;
+    struct io_thread **io;
+    struct shard **shards;
+    uint16_t slot_to_shard[16384];
+    int64_t start_us;
+    char run_id[41];
+    int tcp_port; /* the port actually bound */
+    struct clients clients;
+};
+
+static inline int server_shard_of_slot(const struct server *srv, unsigned slot)
+{
+    return srv->slot_to_shard[slot];
+}
+
+#endif

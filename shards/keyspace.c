@@ -1,0 +1,141 @@
+/* keyspace: a table of key objects per database (see keyspace.h).
+ * Shard thread only. Expire counts are kept here so INFO keyspace is O(1). */
+#include "shards/keyspace.h"
+
+#include "server/mem.h"
+#include "shards/table.h"
+
+struct db {
+    struct table *table;
+    uint64_t expires; /* keys with a TTL */
+};
+
+struct keyspace {
+    int ndb;
+    uint64_t seed;
+    uint64_t expired; /* lazily expired keys, since start */
+    struct db *dbs;
+};
+
+static struct slice entry_key(const void *entry)
+{
+    return shale_kobj_key(entry);
+}
+
+static const struct table_type kobj_table_type = {.entry_key = entry_key};
+
+static void free_entry(void *entry)
+{
+    shale_kobj_free(entry);
+}
+
+struct keyspace *shale_keyspace_create(int databases, uint64_t seed)
+{
+    struct keyspace *ks = shale_calloc(1, sizeof(*ks));
+    ks->ndb = databases;
+    ks->seed = seed;
+    ks->dbs = shale_calloc((size_t)databases, sizeof(*ks->dbs));
+    for (int i = 0; i < databases; i++)
+        ks->dbs[i].table = shale_table_create(&kobj_table_type, seed + (uint64_t)i);
+    return ks;
+}
+
+void shale_keyspace_destroy(struct keyspace *ks)
+{
+    if (!ks)
+        return;
+    for (int i = 0; i < ks->ndb; i++)
+        shale_table_destroy(ks->dbs[i].table, free_entry);
+    shale_free(ks->dbs);
+    shale_free(ks);
+}
+
+int shale_keyspace_databases(const struct keyspace *ks)
+{
+    return ks->ndb;
+}
+
+static void forget(struct db *d, struct kobj *o)
+{
+    if (shale_kobj_expire(o) != KOBJ_NO_EXPIRE)
+        d->expires--;
+}
+
+struct kobj **shale_keyspace_find(struct keyspace *ks, int db, struct slice key, int64_t now_ms)
+{
+    struct db *d = &ks->dbs[db];
+    struct kobj **ref = (struct kobj **)shale_table_find_ref(d->table, key.ptr, key.len);
+    if (!ref)
+        return NULL;
+    int64_t when = shale_kobj_expire(*ref);
+    if (when != KOBJ_NO_EXPIRE && when <= now_ms) {
+        struct kobj *o = shale_table_remove(d->table, key.ptr, key.len);
+        forget(d, o);
+        shale_kobj_free(o);
+        ks->expired++;
+        return NULL;
+    }
+    return ref;
+}
+
+void shale_keyspace_add(struct keyspace *ks, int db, struct kobj *o)
+{
+    struct db *d = &ks->dbs[db];
+    shale_table_add(d->table, o);
+    if (shale_kobj_expire(o) != KOBJ_NO_EXPIRE)
+        d->expires++;
+}
+
+void shale_keyspace_replace(struct keyspace *ks, int db, struct kobj **ref, struct kobj *o)
+{
+    struct db *d = &ks->dbs[db];
+    forget(d, *ref);
+    shale_kobj_free(*ref);
+    *ref = o;
+    if (shale_kobj_expire(o) != KOBJ_NO_EXPIRE)
+        d->expires++;
+}
+
+void shale_keyspace_set_expire(struct keyspace *ks, int db, struct kobj **ref, int64_t ms)
+{
+    struct db *d = &ks->dbs[db];
+    int had = shale_kobj_expire(*ref) != KOBJ_NO_EXPIRE;
+    *ref = shale_kobj_set_expire(*ref, ms);
+    d->expires += (uint64_t)(ms >= 0) - (uint64_t)had;
+}
+
+int shale_keyspace_delete(struct keyspace *ks, int db, struct slice key)
+{
+    struct db *d = &ks->dbs[db];
+    struct kobj *o = shale_table_remove(d->table, key.ptr, key.len);
+    if (!o)
+        return 0;
+    forget(d, o);
+    shale_kobj_free(o);
+    return 1;
+}
+
+void shale_keyspace_flush(struct keyspace *ks, int db)
+{
+    for (int i = 0; i < ks->ndb; i++) {
+        if (db >= 0 && i != db)
+            continue;
+        shale_table_clear(ks->dbs[i].table, free_entry);
+        ks->dbs[i].expires = 0;
+    }
+}
+
+uint64_t shale_keyspace_keys(const struct keyspace *ks, int db)
+{
+    return shale_table_size(ks->dbs[db].table);
+}
+
+uint64_t shale_keyspace_expires(const struct keyspace *ks, int db)
+{
+    return ks->dbs[db].expires;
+}
+
+uint64_t shale_keyspace_expired(const struct keyspace *ks)
+{
+    return ks->expired;
+}

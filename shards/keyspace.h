@@ -1,0 +1,48 @@
+/* keyspace: one shard's databases: a hash table of key objects per
+ * database, lazy expiry on access, and the key/expire counts INFO needs.
+ * Shard thread only. */
+#ifndef SHALE_KEYSPACE_H
+#define SHALE_KEYSPACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/slice.h"
+#include "shards/object.h"
+
+struct keyspace;
+
+struct keyspace *shale_keyspace_create(int databases, uint64_t seed);
+void shale_keyspace_destroy(struct keyspace *ks);
+int shale_keyspace_databases(const struct keyspace *ks);
+
+/* The slot holding the live object for key, or NULL. An object whose expire
+ * time is <= now_ms is deleted here (lazy expiry) and counted as expired.
+ * Valid until the next call that adds or removes keys. */
+struct kobj **shale_keyspace_find(struct keyspace *ks, int db, struct slice key, int64_t now_ms);
+/* Adds an object whose key is not present. */
+void shale_keyspace_add(struct keyspace *ks, int db, struct kobj *o);
+/* Puts a NEW object o (same key) into a slot returned by find and frees the
+ * object that was there (SET over an existing key). */
+void shale_keyspace_replace(struct keyspace *ks, int db, struct kobj **ref, struct kobj *o);
+/* The object in ref was reallocated by a function of object.h that returns a
+ * moved pointer (shale_kobj_string_resize): record where it lives now. The
+ * old pointer is already gone; nothing is freed. */
+static inline void keyspace_moved(struct kobj **ref, struct kobj *o)
+{
+    *ref = o;
+}
+/* Sets (ms >= 0) or removes (KOBJ_NO_EXPIRE) the TTL of the object in ref,
+ * keeping the expire count right. Use this, not shale_kobj_set_expire. */
+void shale_keyspace_set_expire(struct keyspace *ks, int db, struct kobj **ref, int64_t ms);
+/* Deletes key; returns 1 if it existed. */
+int shale_keyspace_delete(struct keyspace *ks, int db, struct slice key);
+/* Removes every key of db (db < 0: of every database). */
+void shale_keyspace_flush(struct keyspace *ks, int db);
+
+uint64_t shale_keyspace_keys(const struct keyspace *ks, int db);
+uint64_t shale_keyspace_expires(const struct keyspace *ks, int db);
+/* Keys deleted by lazy expiry since start. */
+uint64_t shale_keyspace_expired(const struct keyspace *ks);
+
+#endif

@@ -1,0 +1,225 @@
+/* shard: the shard thread's loop (see shard.h). Runs on its own thread;
+ * everything in struct shard except the rings' far ends and the published
+ * stats is private to it. */
+#include "shards/shard.h"
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "net/request.h"
+#include "server/clock.h"
+#include "server/command.h"
+#include "server/config.h"
+#include "server/log.h"
+#include "server/mem.h"
+#include "server/ring.h"
+#include "server/waker.h"
+#include "shards/exec.h"
+
+/* Requests taken from one ring before looking at the next, so a flood from
+ * one I/O thread cannot starve the others. */
+#define BATCH_PER_RING 256
+
+struct shard {
+    int index;             /* read-only after create */
+    int nio;               /* read-only after create */
+    int databases;         /* read-only after create */
+    int64_t spin_us;       /* read-only after create */
+    struct ring **inbound; /* [nio] producer: I/O thread i, consumer: this shard */
+    struct ring **outbound; /* [nio] producer: this shard, consumer: I/O thread i */
+    struct waker **io_wakers; /* [nio] read-only after start */
+    uint8_t *wake_pending;    /* [nio] shard thread */
+    struct waker waker;       /* sleeping flag: this thread; efd: read here */
+
+    /* Shard thread only. */
+    pthread_t thread;
+    struct event_base *base;
+    struct event *wake_event;
+    struct exec_ctx exec;
+    _Atomic int stopping;
+    struct shard_public_stats pub;
+};
+
+struct shard *shale_shard_create(int index, const struct config *cfg, int io_threads)
+{
+    struct shard *s = shale_calloc(1, sizeof(*s));
+    s->index = index;
+    s->nio = io_threads;
+    s->databases = (int)cfg->databases;
+    s->spin_us = cfg->spin_us;
+    s->inbound = shale_calloc((size_t)io_threads, sizeof(*s->inbound));
+    s->outbound = shale_calloc((size_t)io_threads, sizeof(*s->outbound));
+    s->wake_pending = shale_calloc((size_t)io_threads, 1);
+    for (int i = 0; i < io_threads; i++) {
+        /* Never full: an I/O thread has io_thread_requests slots in total. */
+        s->inbound[i] = shale_ring_create((size_t)cfg->io_thread_requests);
+        s->outbound[i] = shale_ring_create((size_t)cfg->io_thread_requests);
+    }
+    shale_waker_init(&s->waker);
+    s->exec.ks = shale_keyspace_create(s->databases, 0x9e3779b97f4a7c15ULL * (uint64_t)(index + 1) ^
+                                                         (uint64_t)clock_mono_us());
+    s->exec.rng = 0x2545f4914f6cdd1dULL ^ (uint64_t)(index + 1);
+    s->pub.keys = shale_calloc((size_t)s->databases, sizeof(*s->pub.keys));
+    s->pub.expires = shale_calloc((size_t)s->databases, sizeof(*s->pub.expires));
+    return s;
+}
+
+void shale_shard_destroy(struct shard *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < s->nio; i++) {
+        shale_ring_destroy(s->inbound[i]);
+        shale_ring_destroy(s->outbound[i]);
+    }
+    shale_keyspace_destroy(s->exec.ks);
+    shale_waker_deinit(&s->waker);
+    shale_free(s->inbound);
+    shale_free(s->outbound);
+    shale_free(s->wake_pending);
+    shale_free((void *)s->pub.keys);
+    shale_free((void *)s->pub.expires);
+    shale_free(s);
+}
+
+struct ring *shale_shard_inbound(struct shard *s, int io)
+{
+    return s->inbound[io];
+}
+
+struct ring *shale_shard_outbound(struct shard *s, int io)
+{
+    return s->outbound[io];
+}
+
+struct waker *shale_shard_waker(struct shard *s)
+{
+    return &s->waker;
+}
+
+const struct shard_public_stats *shale_shard_stats(const struct shard *s)
+{
+    return &s->pub;
+}
+
+static void publish_stats(struct shard *s)
+{
+    struct keyspace *ks = s->exec.ks;
+    for (int db = 0; db < s->databases; db++) {
+        atomic_store_explicit(&s->pub.keys[db], shale_keyspace_keys(ks, db),
+                              memory_order_relaxed);
+        atomic_store_explicit(&s->pub.expires[db], shale_keyspace_expires(ks, db),
+                              memory_order_relaxed);
+    }
+    atomic_store_explicit(&s->pub.keyspace_hits, s->exec.stats.keyspace_hits,
+                          memory_order_relaxed);
+    atomic_store_explicit(&s->pub.keyspace_misses, s->exec.stats.keyspace_misses,
+                          memory_order_relaxed);
+    atomic_store_explicit(&s->pub.expired_keys, shale_keyspace_expired(ks), memory_order_relaxed);
+}
+
+/* Executes what is waiting on every inbound ring; returns how many ran. */
+static unsigned drain(struct shard *s)
+{
+    unsigned total = 0;
+    s->exec.now_ms = clock_wall_ms();
+    for (int io = 0; io < s->nio; io++) {
+        struct ring *in = s->inbound[io], *out = s->outbound[io];
+        unsigned n = 0;
+        struct request *r;
+        while (n < BATCH_PER_RING && (r = ring_pop(in)) != NULL) {
+            /* The I/O thread marks it done when it takes it back: until
+             * then the request is the shard's, state included. */
+            r->cmd->shard_proc(&s->exec, r);
+            if (!ring_push(out, r)) {
+                shale_log(LOG_WARNING, "shard %d: reply ring to I/O thread %d is full", s->index,
+                          io);
+                abort();
+            }
+            n++;
+        }
+        if (n)
+            s->wake_pending[io] = 1;
+        total += n;
+    }
+    if (total) {
+        atomic_fetch_add_explicit(&s->pub.commands, total, memory_order_relaxed);
+        publish_stats(s);
+        for (int io = 0; io < s->nio; io++)
+            if (s->wake_pending[io]) {
+                s->wake_pending[io] = 0;
+                waker_notify(s->io_wakers[io]);
+            }
+    }
+    return total;
+}
+
+static int has_work(struct shard *s)
+{
+    for (int io = 0; io < s->nio; io++)
+        if (ring_has_items(s->inbound[io]))
+            return 1;
+    return 0;
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    struct shard *s = arg;
+    shale_waker_drain(&s->waker);
+}
+
+static void *shard_main(void *arg)
+{
+    struct shard *s = arg;
+    char name[16];
+    snprintf(name, sizeof(name), "shard-%d", s->index);
+    pthread_setname_np(pthread_self(), name);
+    int64_t last_timers = clock_mono_us();
+    while (!atomic_load_explicit(&s->stopping, memory_order_relaxed)) {
+        if (drain(s)) {
+            /* Busy: still let timers run about once a millisecond. */
+            int64_t now = clock_mono_us();
+            if (now - last_timers >= 1000) {
+                event_base_loop(s->base, EVLOOP_NONBLOCK);
+                last_timers = now;
+            }
+            continue;
+        }
+        int64_t spin_until = clock_mono_us() + s->spin_us;
+        int found = 0;
+        while (!found && clock_mono_us() < spin_until)
+            found = has_work(s);
+        if (found)
+            continue;
+        waker_prepare_sleep(&s->waker);
+        if (!has_work(s) && !atomic_load(&s->stopping))
+            event_base_loop(s->base, EVLOOP_ONCE);
+        waker_awake(&s->waker);
+        last_timers = clock_mono_us();
+    }
+    return NULL;
+}
+
+void shale_shard_start(struct shard *s, struct waker **io_wakers)
+{
+    s->io_wakers = io_wakers;
+    s->base = event_base_new();
+    s->wake_event = event_new(s->base, s->waker.efd, EV_READ | EV_PERSIST, on_wake, s);
+    event_add(s->wake_event, NULL);
+    if (pthread_create(&s->thread, NULL, shard_main, s) != 0) {
+        perror("shale: pthread_create(shard)");
+        abort();
+    }
+}
+
+void shale_shard_stop(struct shard *s)
+{
+    atomic_store(&s->stopping, 1);
+    atomic_store(&s->waker.sleeping, 1); /* force the wake-up write */
+    waker_notify(&s->waker);
+    pthread_join(s->thread, NULL);
+    event_free(s->wake_event);
+    event_base_free(s->base);
+}

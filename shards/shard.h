@@ -1,0 +1,45 @@
+/* shard: a thread that owns a disjoint slice of the keyspace (the slots
+ * that map to it) and executes every command on those keys.
+ *
+ * Requests arrive on one ring per I/O thread and go back on one ring per
+ * I/O thread, in arrival order. A shard never blocks on I/O or on another
+ * thread's lock; when its rings are empty it spins for `spin-us`, then sleeps
+ * in its own event loop (where its timers also run). */
+#ifndef SHALE_SHARD_H
+#define SHALE_SHARD_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+struct ring;
+struct waker;
+struct config;
+
+/* Counters the shard publishes for INFO (written by the shard thread with
+ * relaxed stores, read by any thread). */
+struct shard_public_stats {
+    _Atomic uint64_t commands;
+    _Atomic uint64_t keyspace_hits;
+    _Atomic uint64_t keyspace_misses;
+    _Atomic uint64_t expired_keys;
+    _Atomic uint64_t *keys;    /* [databases] */
+    _Atomic uint64_t *expires; /* [databases] */
+};
+
+struct shard;
+
+struct shard *shale_shard_create(int index, const struct config *cfg, int io_threads);
+void shale_shard_destroy(struct shard *s);
+/* Starts the thread; io_wakers[i] wakes I/O thread i. */
+void shale_shard_start(struct shard *s, struct waker **io_wakers);
+/* Asks the thread to exit and joins it. */
+void shale_shard_stop(struct shard *s);
+
+/* Ring an I/O thread pushes requests into (producer: I/O thread io). */
+struct ring *shale_shard_inbound(struct shard *s, int io);
+/* Ring the shard pushes finished requests into (consumer: I/O thread io). */
+struct ring *shale_shard_outbound(struct shard *s, int io);
+struct waker *shale_shard_waker(struct shard *s);
+const struct shard_public_stats *shale_shard_stats(const struct shard *s);
+
+#endif
