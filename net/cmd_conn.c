@@ -66,14 +66,6 @@ static int password_matches(const struct conn *c, struct slice user, struct slic
     return pass.len == strlen(want) && memcmp(pass.ptr, want, pass.len) == 0;
 }
 
-static void set_authenticated(struct conn *c, int yes)
-{
-    if (yes)
-        c->flags |= CONN_AUTHENTICATED;
-    else
-        c->flags &= ~(uint32_t)CONN_AUTHENTICATED;
-}
-
 void shale_cmd_auth(struct conn *c, struct request *r)
 {
     if (r->argc > 3) {
@@ -89,7 +81,7 @@ void shale_cmd_auth(struct conn *c, struct request *r)
     }
     struct slice user = r->argc == 3 ? r->argv[1] : (struct slice){"default", 7};
     if (password_matches(c, user, r->argv[r->argc - 1])) {
-        set_authenticated(c, 1);
+        shale_conn_set_authenticated(c, 1);
         shale_resp_add_status(&r->reply, "OK");
     } else {
         shale_resp_add_error(&r->reply,
@@ -149,12 +141,12 @@ void shale_cmd_hello(struct conn *c, struct request *r)
                                  "WRONGPASS invalid username-password pair or user is disabled.");
             return;
         }
-        set_authenticated(c, 1);
+        shale_conn_set_authenticated(c, 1);
     }
     if (!(c->flags & CONN_AUTHENTICATED)) {
         shale_resp_add_error(&r->reply,
                              "NOAUTH HELLO must be called with the client already authenticated, "
-                             "otherwise the HELLO <proto> AUTH <user> <pass> option can be used "
+                             "otherwise the HELLO AUTH <user> <pass> option can be used "
                              "to authenticate the client and select the RESP protocol version at "
                              "the same time");
         return;
@@ -202,7 +194,7 @@ void shale_cmd_reset(struct conn *c, struct request *r)
     atomic_store_explicit(&c->info.proto, 2, memory_order_relaxed);
     shale_clients_set_name(&c->t->srv->clients, &c->info, NULL, 0);
     const char *pass = cfg_of(c)->requirepass;
-    set_authenticated(c, !pass || !*pass);
+    shale_conn_set_authenticated(c, !pass || !*pass);
     shale_resp_add_status(&r->reply, "RESET");
 }
 
@@ -269,40 +261,54 @@ static void reply_client_lines(struct conn *c, struct request *r, const struct c
     shale_resp_buf_release(&text);
 }
 
-void shale_cmd_client(struct conn *c, struct request *r)
+void shale_cmd_client_id(struct conn *c, struct request *r)
 {
-    struct slice sub = r->argv[1];
-    struct clients *reg = &c->t->srv->clients;
-    if (slice_eq_nocase(sub, "id") && r->argc == 2) {
-        shale_resp_add_integer(&r->reply, (long long)c->info.id);
-    } else if (slice_eq_nocase(sub, "setname") && r->argc == 3) {
-        if (!valid_client_name(r->argv[2])) {
-            shale_resp_add_error(&r->reply, bad_name_error);
-            return;
-        }
-        shale_clients_set_name(reg, &c->info, r->argv[2].ptr, r->argv[2].len);
-        shale_resp_add_status(&r->reply, "OK");
-    } else if (slice_eq_nocase(sub, "getname") && r->argc == 2) {
-        char name[256];
-        shale_clients_get_name(reg, &c->info, name, sizeof(name));
-        if (*name)
-            shale_resp_add_bulk_cstr(&r->reply, name);
-        else
-            shale_resp_add_null(&r->reply);
-    } else if (slice_eq_nocase(sub, "info") && r->argc == 2) {
-        reply_client_lines(c, r, &c->info);
-    } else if (slice_eq_nocase(sub, "list") && r->argc == 2) {
-        reply_client_lines(c, r, NULL);
-    } else if (slice_eq_nocase(sub, "list") && r->argc == 4 &&
-               slice_eq_nocase(r->argv[2], "type") && slice_eq_nocase(r->argv[3], "normal")) {
-        reply_client_lines(c, r, NULL);
-    } else if (slice_eq_nocase(sub, "setinfo") && r->argc == 4) {
-        shale_resp_add_status(&r->reply, "OK"); /* lib-name/lib-ver: accepted, not kept */
-    } else {
-        shale_resp_add_errorf(&r->reply, "ERR unknown subcommand or wrong number of arguments "
-                                         "for '%.*s'. Try CLIENT HELP.",
-                              (int)sub.len, sub.ptr);
+    shale_resp_add_integer(&r->reply, (long long)c->info.id);
+}
+
+void shale_cmd_client_setname(struct conn *c, struct request *r)
+{
+    if (!valid_client_name(r->argv[2])) {
+        shale_resp_add_error(&r->reply, bad_name_error);
+        return;
     }
+    shale_clients_set_name(&c->t->srv->clients, &c->info, r->argv[2].ptr, r->argv[2].len);
+    shale_resp_add_status(&r->reply, "OK");
+}
+
+void shale_cmd_client_getname(struct conn *c, struct request *r)
+{
+    char name[256];
+    shale_clients_get_name(&c->t->srv->clients, &c->info, name, sizeof(name));
+    if (*name)
+        shale_resp_add_bulk_cstr(&r->reply, name);
+    else
+        shale_resp_add_null(&r->reply);
+}
+
+void shale_cmd_client_info(struct conn *c, struct request *r)
+{
+    reply_client_lines(c, r, &c->info);
+}
+
+void shale_cmd_client_list(struct conn *c, struct request *r)
+{
+    /* Only normal clients exist (no replicas, no pub/sub yet). */
+    if (r->argc == 2 || (r->argc == 4 && slice_eq_nocase(r->argv[2], "type") &&
+                         slice_eq_nocase(r->argv[3], "normal")))
+        reply_client_lines(c, r, NULL);
+    else
+        shale_resp_add_error(&r->reply, "ERR syntax error");
+}
+
+void shale_cmd_client_setinfo(struct conn *c, struct request *r)
+{
+    /* lib-name / lib-ver are accepted for client libraries, not kept. */
+    if (slice_eq_nocase(r->argv[2], "lib-name") || slice_eq_nocase(r->argv[2], "lib-ver"))
+        shale_resp_add_status(&r->reply, "OK");
+    else
+        shale_resp_add_errorf(&r->reply, "ERR Unrecognized option '%.*s'", (int)r->argv[2].len,
+                              r->argv[2].ptr);
 }
 
 /* ---- COMMAND ---- */
@@ -349,58 +355,81 @@ static void add_command_docs(struct resp_buf *b, const struct command *cmd)
     shale_resp_add_bulk_cstr(b, cmd->group);
 }
 
+/* Top-level rows only: subcommands are reached through their container. */
+static int top_level_count(void)
+{
+    int n = 0;
+    for (int i = 0; i < shale_command_count(); i++)
+        n += !(shale_command_at(i)->flags & CMD_SUBCOMMAND);
+    return n;
+}
+
+static void add_all(struct resp_buf *b, int as_docs)
+{
+    int n = top_level_count();
+    if (as_docs)
+        shale_resp_add_map_len(b, n);
+    else
+        shale_resp_add_array_len(b, n);
+    for (int i = 0; i < shale_command_count(); i++) {
+        const struct command *cmd = shale_command_at(i);
+        if (cmd->flags & CMD_SUBCOMMAND)
+            continue;
+        if (as_docs)
+            add_command_docs(b, cmd);
+        else
+            add_command_info(b, cmd);
+    }
+}
+
 void shale_cmd_command(struct conn *c, struct request *r)
 {
-    struct resp_buf *b = &r->reply;
-    int n = shale_command_count();
-    if (r->argc == 1) {
-        shale_resp_add_array_len(b, n);
-        for (int i = 0; i < n; i++)
-            add_command_info(b, shale_command_at(i));
+    add_all(&r->reply, 0);
+}
+
+void shale_cmd_command_count(struct conn *c, struct request *r)
+{
+    shale_resp_add_integer(&r->reply, top_level_count());
+}
+
+void shale_cmd_command_list(struct conn *c, struct request *r)
+{
+    shale_resp_add_array_len(&r->reply, top_level_count());
+    for (int i = 0; i < shale_command_count(); i++)
+        if (!(shale_command_at(i)->flags & CMD_SUBCOMMAND))
+            shale_resp_add_bulk_cstr(&r->reply, shale_command_at(i)->name);
+}
+
+void shale_cmd_command_info(struct conn *c, struct request *r)
+{
+    if (r->argc == 2) {
+        add_all(&r->reply, 0);
         return;
     }
-    struct slice sub = r->argv[1];
-    if (slice_eq_nocase(sub, "count") && r->argc == 2) {
-        shale_resp_add_integer(b, n);
-    } else if (slice_eq_nocase(sub, "list") && r->argc == 2) {
-        shale_resp_add_array_len(b, n);
-        for (int i = 0; i < n; i++)
-            shale_resp_add_bulk_cstr(b, shale_command_at(i)->name);
-    } else if (slice_eq_nocase(sub, "info")) {
-        if (r->argc == 2) {
-            shale_resp_add_array_len(b, n);
-            for (int i = 0; i < n; i++)
-                add_command_info(b, shale_command_at(i));
-            return;
-        }
-        shale_resp_add_array_len(b, r->argc - 2);
-        for (int i = 2; i < r->argc; i++) {
-            const struct command *cmd = shale_command_lookup(r->argv[i]);
-            if (cmd)
-                add_command_info(b, cmd);
-            else
-                shale_resp_add_null_array(b);
-        }
-    } else if (slice_eq_nocase(sub, "docs")) {
-        if (r->argc == 2) {
-            shale_resp_add_map_len(b, n);
-            for (int i = 0; i < n; i++)
-                add_command_docs(b, shale_command_at(i));
-            return;
-        }
-        int known = 0;
-        for (int i = 2; i < r->argc; i++)
-            known += shale_command_lookup(r->argv[i]) != NULL;
-        shale_resp_add_map_len(b, known);
-        for (int i = 2; i < r->argc; i++) {
-            const struct command *cmd = shale_command_lookup(r->argv[i]);
-            if (cmd)
-                add_command_docs(b, cmd);
-        }
-    } else {
-        shale_resp_add_errorf(b, "ERR unknown subcommand or wrong number of arguments for "
-                                 "'%.*s'. Try COMMAND HELP.",
-                              (int)sub.len, sub.ptr);
+    shale_resp_add_array_len(&r->reply, r->argc - 2);
+    for (int i = 2; i < r->argc; i++) {
+        const struct command *cmd = shale_command_lookup(r->argv[i]);
+        if (cmd)
+            add_command_info(&r->reply, cmd);
+        else
+            shale_resp_add_null_array(&r->reply);
+    }
+}
+
+void shale_cmd_command_docs(struct conn *c, struct request *r)
+{
+    if (r->argc == 2) {
+        add_all(&r->reply, 1);
+        return;
+    }
+    int known = 0;
+    for (int i = 2; i < r->argc; i++)
+        known += shale_command_lookup(r->argv[i]) != NULL;
+    shale_resp_add_map_len(&r->reply, known);
+    for (int i = 2; i < r->argc; i++) {
+        const struct command *cmd = shale_command_lookup(r->argv[i]);
+        if (cmd)
+            add_command_docs(&r->reply, cmd);
     }
 }
 
@@ -434,23 +463,19 @@ static void config_emit(void *arg, const char *name, const char *value)
     shale_resp_add_bulk_cstr(&ctx->pairs, value);
 }
 
-void shale_cmd_config(struct conn *c, struct request *r)
+void shale_cmd_config_get(struct conn *c, struct request *r)
 {
-    struct slice sub = r->argv[1];
-    if (slice_eq_nocase(sub, "get") && r->argc >= 3) {
-        struct config_get_ctx ctx;
-        ctx.count = 0;
-        shale_resp_buf_init(&ctx.pairs, r->proto);
-        for (int i = 2; i < r->argc; i++)
-            shale_config_get(cfg_of(c), r->argv[i].ptr, r->argv[i].len, config_emit, &ctx);
-        shale_resp_add_map_len(&r->reply, ctx.count);
-        shale_resp_add_raw(&r->reply, ctx.pairs.data, ctx.pairs.len);
-        shale_resp_buf_release(&ctx.pairs);
-    } else if (slice_eq_nocase(sub, "set") && r->argc >= 4) {
-        shale_resp_add_error(&r->reply, "ERR CONFIG SET is not supported yet");
-    } else {
-        shale_resp_add_errorf(&r->reply, "ERR unknown subcommand or wrong number of arguments "
-                                         "for '%.*s'. Try CONFIG HELP.",
-                              (int)sub.len, sub.ptr);
-    }
+    struct config_get_ctx ctx;
+    ctx.count = 0;
+    shale_resp_buf_init(&ctx.pairs, r->proto);
+    for (int i = 2; i < r->argc; i++)
+        shale_config_get(cfg_of(c), r->argv[i].ptr, r->argv[i].len, config_emit, &ctx);
+    shale_resp_add_map_len(&r->reply, ctx.count);
+    shale_resp_add_raw(&r->reply, ctx.pairs.data, ctx.pairs.len);
+    shale_resp_buf_release(&ctx.pairs);
+}
+
+void shale_cmd_config_set(struct conn *c, struct request *r)
+{
+    shale_resp_add_error(&r->reply, "ERR CONFIG SET is not supported yet");
 }

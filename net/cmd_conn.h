@@ -15,10 +15,20 @@ void shale_cmd_auth(struct conn *c, struct request *r);
 void shale_cmd_quit(struct conn *c, struct request *r);
 void shale_cmd_reset(struct conn *c, struct request *r);
 void shale_cmd_select(struct conn *c, struct request *r);
-void shale_cmd_client(struct conn *c, struct request *r);
+void shale_cmd_client_id(struct conn *c, struct request *r);
+void shale_cmd_client_setname(struct conn *c, struct request *r);
+void shale_cmd_client_getname(struct conn *c, struct request *r);
+void shale_cmd_client_info(struct conn *c, struct request *r);
+void shale_cmd_client_list(struct conn *c, struct request *r);
+void shale_cmd_client_setinfo(struct conn *c, struct request *r);
 void shale_cmd_command(struct conn *c, struct request *r);
+void shale_cmd_command_count(struct conn *c, struct request *r);
+void shale_cmd_command_list(struct conn *c, struct request *r);
+void shale_cmd_command_info(struct conn *c, struct request *r);
+void shale_cmd_command_docs(struct conn *c, struct request *r);
 void shale_cmd_time(struct conn *c, struct request *r);
 void shale_cmd_info(struct conn *c, struct request *r);
-void shale_cmd_config(struct conn *c, struct request *r);
+void shale_cmd_config_get(struct conn *c, struct request *r);
+void shale_cmd_config_set(struct conn *c, struct request *r);
 
 #endif

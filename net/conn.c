@@ -56,14 +56,13 @@ void shale_conn_open(struct io_thread *t, struct conn *c, int fd)
     c->t = t;
     c->fd = fd;
     c->proto = 2;
-    if (!cfg->requirepass || !*cfg->requirepass)
-        c->flags |= CONN_AUTHENTICATED;
     struct resp_limits limits = {
         .max_bulk_len = cfg->proto_max_bulk_len,
         .max_multibulk_len = cfg->proto_max_multibulk_len,
         .max_inline_len = 64 * 1024,
     };
     shale_resp_parser_init(&c->parser, &limits);
+    shale_conn_set_authenticated(c, !cfg->requirepass || !*cfg->requirepass);
 
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -93,6 +92,15 @@ void shale_conn_open(struct io_thread *t, struct conn *c, int fd)
     if (t->active)
         t->active->prev_active = c;
     t->active = c;
+}
+
+void shale_conn_set_authenticated(struct conn *c, int yes)
+{
+    if (yes)
+        c->flags |= CONN_AUTHENTICATED;
+    else
+        c->flags &= ~(uint32_t)CONN_AUTHENTICATED;
+    shale_resp_parser_set_unauthenticated(&c->parser, !yes);
 }
 
 /* Gives the slot back once no shard holds a request of this connection. */

@@ -46,6 +46,8 @@ struct conn {
 
 /* Sets up a connection slot for an accepted socket. */
 void shale_conn_open(struct io_thread *t, struct conn *c, int fd);
+/* Authentication state; an unauthenticated client may only send small requests. */
+void shale_conn_set_authenticated(struct conn *c, int yes);
 /* Closes the socket now; the slot returns once shards hand back its requests. */
 void shale_conn_close(struct conn *c);
 /* A request of c finished: schedule its replies to be written. */

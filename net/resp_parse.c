@@ -93,6 +93,11 @@ void shale_resp_parser_deinit(struct resp_parser *p)
     free_args(p);
 }
 
+void shale_resp_parser_set_unauthenticated(struct resp_parser *p, int unauthenticated)
+{
+    p->unauthenticated = unauthenticated;
+}
+
 const char *shale_resp_parser_error(const struct resp_parser *p)
 {
     return p->error;
@@ -185,6 +190,8 @@ static int parse_multibulk(struct resp_parser *p, char *buf, size_t len, size_t 
          * as arguments arrive); shale caps them lower, by config. */
         if (!parse_ll(buf + 1, cr - 1, &ll) || ll > p->limits.max_multibulk_len || ll > INT_MAX)
             return fail(p, "Protocol error: invalid multibulk length");
+        if (p->unauthenticated && ll > RESP_UNAUTH_MAX_MULTIBULK_LEN)
+            return fail(p, "Protocol error: unauthenticated multibulk length");
         p->pos = cr + 2;
         if (ll <= 0) {
             /* Redis treats any count <= 0 as an empty command. */
@@ -219,6 +226,8 @@ static int parse_multibulk(struct resp_parser *p, char *buf, size_t len, size_t 
             if (!parse_ll(buf + hdr + 1, cr - hdr - 1, &ll) || ll < 0 ||
                 ll > p->limits.max_bulk_len)
                 return fail(p, "Protocol error: invalid bulk length");
+            if (p->unauthenticated && ll > RESP_UNAUTH_MAX_BULK_LEN)
+                return fail(p, "Protocol error: unauthenticated bulk length");
             p->pos = cr + 2;
             p->bulk_len = ll;
         }

@@ -17,6 +17,11 @@
 #define RESP_DEFAULT_MAX_MULTIBULK_LEN (1024LL * 1024)
 #define RESP_DEFAULT_MAX_INLINE_LEN    ((size_t)64 * 1024) /* PROTO_INLINE_MAX_SIZE */
 
+/* Before AUTH, Redis allows only small requests: a client that does not
+ * know the password cannot make the server buffer much for it. */
+#define RESP_UNAUTH_MAX_MULTIBULK_LEN 10
+#define RESP_UNAUTH_MAX_BULK_LEN      16384
+
 struct resp_limits {
     long long max_bulk_len;      /* proto-max-bulk-len, Redis default 512MB */
     long long max_multibulk_len; /* cap on *N, default 1048576 */
@@ -39,6 +44,7 @@ struct resp_parser {
     size_t arg_cap;     /* entries allocated in argv and arg_off */
     struct slice *argv; /* returned to the caller on SHALE_OK */
     size_t *arg_off;    /* multibulk: offset of each arg's payload until complete */
+    int unauthenticated; /* apply the RESP_UNAUTH_* limits */
     char error[64];     /* last SHALE_PROTO message */
 };
 
@@ -65,6 +71,8 @@ int shale_resp_parse(struct resp_parser *p, char *buf, size_t len, size_t *consu
 /* Message of the last SHALE_PROTO, without the "-ERR " prefix, e.g.
  * "Protocol error: invalid bulk length": the text Redis sends, never holding
  * CR or LF. "" when the command in progress has not failed. */
+/* Whether the connection has yet to authenticate (see RESP_UNAUTH_*). */
+void shale_resp_parser_set_unauthenticated(struct resp_parser *p, int unauthenticated);
 const char *shale_resp_parser_error(const struct resp_parser *p);
 
 /* Total bytes (from the command start) the buffer must hold for the parser to

@@ -1,6 +1,7 @@
 /* router: see router.h. I/O thread only. */
 #include "net/router.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,21 @@ void shale_router_dispatch(struct io_thread *t, struct conn *c, struct request *
         reply_unknown_command(r);
         shale_router_finish(r);
         return;
+    }
+    if ((cmd->flags & CMD_CONTAINER) && r->argc >= 2) {
+        const struct command *sub = shale_command_lookup_sub(cmd, r->argv[1]);
+        if (!sub) {
+            char upper[32];
+            size_t n = strlen(cmd->name);
+            for (size_t i = 0; i <= n && i < sizeof(upper); i++)
+                upper[i] = (char)toupper((unsigned char)cmd->name[i]);
+            int sublen = r->argv[1].len > 128 ? 128 : (int)r->argv[1].len;
+            shale_resp_add_errorf(&r->reply, "ERR unknown subcommand '%.*s'. Try %s HELP.",
+                                  sublen, r->argv[1].ptr, upper);
+            shale_router_finish(r);
+            return;
+        }
+        cmd = sub;
     }
     r->cmd = cmd;
     if (!arity_ok(cmd, r->argc)) {

@@ -34,12 +34,24 @@ static const struct command commands[] = {
     IO("quit", -1, F | NA | LS, shale_cmd_quit, "connection")
     IO("reset", 1, F | NA | LS, shale_cmd_reset, "connection")
     IO("select", 2, F | LS, shale_cmd_select, "connection")
-    IO("client", -2, LS, shale_cmd_client, "connection")
+    IO("client", -2, CMD_CONTAINER | LS, NULL, "connection")
+    IO("client|id", 2, LS | CMD_SUBCOMMAND, shale_cmd_client_id, "connection")
+    IO("client|setname", 3, LS | CMD_SUBCOMMAND, shale_cmd_client_setname, "connection")
+    IO("client|getname", 2, LS | CMD_SUBCOMMAND, shale_cmd_client_getname, "connection")
+    IO("client|info", 2, LS | CMD_SUBCOMMAND, shale_cmd_client_info, "connection")
+    IO("client|list", -2, A | LS | CMD_SUBCOMMAND, shale_cmd_client_list, "connection")
+    IO("client|setinfo", 4, LS | CMD_SUBCOMMAND, shale_cmd_client_setinfo, "connection")
     /* server */
-    IO("command", -1, LS, shale_cmd_command, "server")
+    IO("command", -1, CMD_CONTAINER | LS, shale_cmd_command, "server")
+    IO("command|count", 2, LS | CMD_SUBCOMMAND, shale_cmd_command_count, "server")
+    IO("command|list", -2, LS | CMD_SUBCOMMAND, shale_cmd_command_list, "server")
+    IO("command|info", -2, LS | CMD_SUBCOMMAND, shale_cmd_command_info, "server")
+    IO("command|docs", -2, LS | CMD_SUBCOMMAND, shale_cmd_command_docs, "server")
     IO("time", 1, F | LS, shale_cmd_time, "server")
     IO("info", -1, LS, shale_cmd_info, "server")
-    IO("config", -2, A | LS, shale_cmd_config, "server")
+    IO("config", -2, CMD_CONTAINER | A | LS, NULL, "server")
+    IO("config|get", -3, A | LS | CMD_SUBCOMMAND, shale_cmd_config_get, "server")
+    IO("config|set", -4, A | LS | CMD_SUBCOMMAND, shale_cmd_config_set, "server")
     SHARD("dbsize", 1, R | F, 0, 0, 0, FANOUT_SUM, shale_cmd_dbsize, "server")
     SHARD("flushdb", -1, W, 0, 0, 0, FANOUT_OK, shale_cmd_flushdb, "server")
     SHARD("flushall", -1, W, 0, 0, 0, FANOUT_OK, shale_cmd_flushall, "server")
@@ -105,21 +117,44 @@ void shale_command_setup(void)
     }
 }
 
+/* Row whose full name is lower[0..len), NULL when none. */
+static const struct command *find_row(const char *lower, size_t len)
+{
+    size_t slot = name_hash(lower, len) & (LOOKUP_SIZE - 1);
+    while (lookup_index[slot] >= 0) {
+        const struct command *cmd = &commands[lookup_index[slot]];
+        if (strlen(cmd->name) == len && memcmp(cmd->name, lower, len) == 0)
+            return cmd;
+        slot = (slot + 1) & (LOOKUP_SIZE - 1);
+    }
+    return NULL;
+}
+
+static size_t append_lower(char *out, size_t used, struct slice s)
+{
+    for (size_t i = 0; i < s.len; i++)
+        out[used + i] = (char)tolower((unsigned char)s.ptr[i]);
+    return used + s.len;
+}
+
 const struct command *shale_command_lookup(struct slice name)
 {
     if (name.len == 0 || name.len > NAME_MAX_LEN)
         return NULL;
     char lower[NAME_MAX_LEN];
-    for (size_t i = 0; i < name.len; i++)
-        lower[i] = (char)tolower((unsigned char)name.ptr[i]);
-    size_t slot = name_hash(lower, name.len) & (LOOKUP_SIZE - 1);
-    while (lookup_index[slot] >= 0) {
-        const struct command *cmd = &commands[lookup_index[slot]];
-        if (strlen(cmd->name) == name.len && memcmp(cmd->name, lower, name.len) == 0)
-            return cmd;
-        slot = (slot + 1) & (LOOKUP_SIZE - 1);
-    }
-    return NULL;
+    const struct command *cmd = find_row(lower, append_lower(lower, 0, name));
+    return cmd && !(cmd->flags & CMD_SUBCOMMAND) ? cmd : NULL;
+}
+
+const struct command *shale_command_lookup_sub(const struct command *container, struct slice sub)
+{
+    size_t used = strlen(container->name);
+    if (sub.len == 0 || used + 1 + sub.len > 2 * NAME_MAX_LEN)
+        return NULL;
+    char full[2 * NAME_MAX_LEN];
+    memcpy(full, container->name, used);
+    full[used++] = '|';
+    return find_row(full, append_lower(full, used, sub));
 }
 
 int shale_command_count(void)

@@ -21,6 +21,8 @@ enum command_flag {
     CMD_ADMIN = 1 << 5,
     CMD_LOADING = 1 << 6,
     CMD_STALE = 1 << 7,
+    CMD_CONTAINER = 1 << 8,  /* has subcommands: argv[1] picks the row "name|sub" */
+    CMD_SUBCOMMAND = 1 << 9, /* a "container|sub" row, found only through its container */
 };
 
 /* How a command with keys on several shards is split, and its parts merged. */
@@ -47,8 +49,11 @@ struct command {
 };
 
 void shale_command_setup(void);
-/* Case-insensitive lookup; NULL when unknown. */
+/* Case-insensitive lookup of a command name; NULL when unknown. */
 const struct command *shale_command_lookup(struct slice name);
+/* The "container|sub" row of a container command; NULL when unknown. */
+const struct command *shale_command_lookup_sub(const struct command *container, struct slice sub);
+/* Every row, subcommands included (for per-command stats arrays). */
 int shale_command_count(void);
 const struct command *shale_command_at(int index);
 /* Index of cmd in the table (for per-command stats arrays). */
