@@ -125,7 +125,7 @@ void shale_io_send_to_shard(struct io_thread *t, int shard, struct request *r)
 {
     r->shard = (uint16_t)shard;
     r->state = REQUEST_QUEUED;
-    if (!ring_push(t->to_shard[shard], r)) {
+    if (!ring_stage(t->to_shard[shard], r)) {
         shale_log(LOG_WARNING, "I/O thread %d: ring to shard %d is full", t->index, shard);
         abort(); /* rings hold every slot: cannot happen */
     }
@@ -141,11 +141,13 @@ void shale_io_thread_adopt(struct io_thread *t, int fd)
     waker_notify(&t->waker);
 }
 
+/* Publishes what this turn staged for each shard, waking each shard once. */
 static void wake_shards(struct io_thread *t)
 {
     for (int s = 0; s < t->srv->nshards; s++)
         if (t->shard_wake_pending[s]) {
             t->shard_wake_pending[s] = 0;
+            ring_publish(t->to_shard[s]);
             waker_notify(t->shard_wakers[s]);
         }
 }

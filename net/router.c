@@ -49,6 +49,8 @@ static int arity_ok(const struct command *cmd, int argc)
 
 static int shard_of_key(const struct io_thread *t, struct slice key)
 {
+    if (t->srv->nshards == 1)
+        return 0;
     return server_shard_of_slot(t->srv, shale_crc16_key_slot(key.ptr, key.len));
 }
 

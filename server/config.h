@@ -42,8 +42,8 @@ enum config_type {
       "in-flight commands per client before its reads pause")                                      \
     X(io_buffers, "io-buffers", CONFIG_INT, "256", 1, 1048576, NULL,                               \
       "16KB read buffers pooled per I/O thread")                                                   \
-    X(spin_us, "spin-us", CONFIG_INT, "20", 0, 10000, NULL,                                        \
-      "microseconds a thread polls its queues before sleeping")                                    \
+    X(spin_us, "spin-us", CONFIG_INT, "-1", -1, 10000, NULL,                                       \
+      "microseconds a thread polls its queues before sleeping (-1: auto)")                         \
     X(loglevel, "loglevel", CONFIG_ENUM, "notice", 0, 0, LOGLEVEL_CHOICES, "log verbosity")       \
     X(logfile, "logfile", CONFIG_STRING, "", 0, 0, NULL, "log file (empty: stdout)")              \
     X(save, "save", CONFIG_STRING, "", 0, 0, NULL, "accepted for compatibility; no persistence")  \

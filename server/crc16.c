@@ -2,6 +2,8 @@
  * Cluster uses for key slots. Pure functions, any thread. */
 #include "server/crc16.h"
 
+#include <string.h>
+
 static const uint16_t crc16_table[256] = {
     0x0000, 0x1021, 0x2042, 0x3063, 0x4084, 0x50a5, 0x60c6, 0x70e7,
     0x8108, 0x9129, 0xa14a, 0xb16b, 0xc18c, 0xd1ad, 0xe1ce, 0xf1ef,
@@ -47,18 +49,13 @@ uint16_t shale_crc16(const char *buf, size_t len)
 
 unsigned shale_crc16_key_slot(const char *key, size_t len)
 {
-    size_t open;
-    for (open = 0; open < len; open++)
-        if (key[open] == '{')
-            break;
-    if (open < len) {
-        size_t close;
-        for (close = open + 1; close < len; close++)
-            if (key[close] == '}')
-                break;
+    const char *open = memchr(key, '{', len);
+    if (open) {
+        const char *tag = open + 1, *end = key + len;
+        const char *close = memchr(tag, '}', (size_t)(end - tag));
         /* Only a non-empty tag counts, as in Redis Cluster. */
-        if (close < len && close != open + 1)
-            return shale_crc16(key + open + 1, close - open - 1) & (CRC16_SLOTS - 1);
+        if (close && close != tag)
+            return shale_crc16(tag, (size_t)(close - tag)) & (CRC16_SLOTS - 1);
     }
     return shale_crc16(key, len) & (CRC16_SLOTS - 1);
 }

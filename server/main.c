@@ -56,6 +56,15 @@ static void derive_thread_counts(const struct config *cfg, int *nio, int *nshard
     *nshards = cfg->shards > 0 ? (int)cfg->shards : (cpus - half > 0 ? cpus - half : 1);
 }
 
+/* Polling before sleeping saves a wake-up only when the poller does not take
+ * the CPU from the thread it waits for: spin only with a CPU to spare. */
+static long long derive_spin_us(const struct config *cfg, int nio, int nshards)
+{
+    if (cfg->spin_us >= 0)
+        return cfg->spin_us;
+    return usable_cpus() > nio + nshards ? 20 : 0;
+}
+
 static void make_run_id(char *out)
 {
     static const char hex[] = "0123456789abcdef";
@@ -120,6 +129,7 @@ int main(int argc, char **argv)
     make_run_id(srv->run_id);
     shale_clients_init(&srv->clients);
     derive_thread_counts(&cfg, &srv->nio, &srv->nshards);
+    cfg.spin_us = derive_spin_us(&cfg, srv->nio, srv->nshards);
     /* Contiguous slot ranges per shard, as a cluster would split them. */
     for (unsigned slot = 0; slot < 16384; slot++)
         srv->slot_to_shard[slot] = (uint16_t)(slot * (unsigned)srv->nshards / 16384);
@@ -150,8 +160,8 @@ int main(int argc, char **argv)
 
     shale_log(LOG_NOTICE, "shale %s (redis %s compatible), pid %d, malloc %s", SHALE_VERSION,
               SHALE_REDIS_VERSION, (int)getpid(), shale_mem_allocator_name());
-    shale_log(LOG_NOTICE, "Threads: %d I/O, %d shards (of %d usable CPUs)", srv->nio,
-              srv->nshards, usable_cpus());
+    shale_log(LOG_NOTICE, "Threads: %d I/O, %d shards (of %d usable CPUs), spin %lld us",
+              srv->nio, srv->nshards, usable_cpus(), cfg.spin_us);
     shale_log(LOG_NOTICE, "Memory plan: %lld request slots and %lld x 16KB read buffers per I/O "
                           "thread, %lld connection slots per I/O thread",
               cfg.io_thread_requests, cfg.io_buffers, cfg.maxclients);

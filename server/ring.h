@@ -17,6 +17,7 @@ struct ring {
     size_t tail_cache;                /* consumer-private */
     _Alignas(64) _Atomic size_t tail; /* written by the producer */
     size_t head_cache;                /* producer-private */
+    size_t staged;                    /* producer-private: tail incl. unpublished items */
     _Alignas(64) size_t mask;         /* read-only after create */
     void **slots;
 };
@@ -24,17 +25,38 @@ struct ring {
 struct ring *shale_ring_create(size_t min_capacity);
 void shale_ring_destroy(struct ring *r);
 
-/* Producer: false when full (callers size rings so this cannot happen). */
-static inline bool ring_push(struct ring *r, void *item)
+/* Producer: writes an item the consumer cannot see until ring_publish, so a
+ * batch becomes visible at once (one reply flush per pipelined batch, one
+ * cache-line transfer per batch). False when full (callers size rings so
+ * this cannot happen). */
+static inline bool ring_stage(struct ring *r, void *item)
 {
-    size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    size_t tail = r->staged;
     if (tail - r->head_cache > r->mask) {
         r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
         if (tail - r->head_cache > r->mask)
             return false;
     }
     r->slots[tail & r->mask] = item;
-    atomic_store_explicit(&r->tail, tail + 1, memory_order_release);
+    r->staged = tail + 1;
+    return true;
+}
+
+/* Producer: makes every staged item visible; true if there were any. */
+static inline bool ring_publish(struct ring *r)
+{
+    if (atomic_load_explicit(&r->tail, memory_order_relaxed) == r->staged)
+        return false;
+    atomic_store_explicit(&r->tail, r->staged, memory_order_release);
+    return true;
+}
+
+/* Producer: stage and publish one item. */
+static inline bool ring_push(struct ring *r, void *item)
+{
+    if (!ring_stage(r, item))
+        return false;
+    ring_publish(r);
     return true;
 }
 

@@ -133,14 +133,14 @@ static unsigned drain(struct shard *s)
             /* The I/O thread marks it done when it takes it back: until
              * then the request is the shard's, state included. */
             r->cmd->shard_proc(&s->exec, r);
-            if (!ring_push(out, r)) {
+            if (!ring_stage(out, r)) {
                 shale_log(LOG_WARNING, "shard %d: reply ring to I/O thread %d is full", s->index,
                           io);
                 abort();
             }
             n++;
         }
-        if (n)
+        if (n && ring_publish(out))
             s->wake_pending[io] = 1;
         total += n;
     }
