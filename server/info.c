@@ -64,6 +64,27 @@ static uint64_t sum_shards(const struct server *srv, size_t offset)
     return total;
 }
 
+void shale_info_sample(struct server *srv, struct info_rates *rates)
+{
+    int64_t now = clock_mono_us();
+    uint64_t commands = sum_io(srv, offsetof(struct io_stats, commands));
+    if (rates->last_us) {
+        int64_t elapsed = now - rates->last_us;
+        uint64_t rate = elapsed > 0 ? (commands - rates->last_commands) * 1000000 /
+                                          (uint64_t)elapsed
+                                    : 0;
+        rates->samples[rates->next] = rate;
+        rates->next = (rates->next + 1) % INFO_RATE_SAMPLES;
+        uint64_t sum = 0;
+        for (int i = 0; i < INFO_RATE_SAMPLES; i++)
+            sum += rates->samples[i];
+        atomic_store_explicit(&rates->ops_per_sec, sum / INFO_RATE_SAMPLES,
+                              memory_order_relaxed);
+    }
+    rates->last_us = now;
+    rates->last_commands = commands;
+}
+
 static void section_server(struct server *srv, struct resp_buf *out)
 {
     struct utsname un;
@@ -126,7 +147,8 @@ static void section_stats(struct server *srv, struct resp_buf *out)
         (unsigned long long)atomic_load(&srv->clients.total_received));
     add(out, "total_commands_processed:%llu\r\n",
         (unsigned long long)sum_io(srv, offsetof(struct io_stats, commands)));
-    add(out, "instantaneous_ops_per_sec:0\r\n");
+    add(out, "instantaneous_ops_per_sec:%llu\r\n",
+        (unsigned long long)atomic_load_explicit(&srv->rates.ops_per_sec, memory_order_relaxed));
     add(out, "total_net_input_bytes:%llu\r\n",
         (unsigned long long)sum_io(srv, offsetof(struct io_stats, net_input)));
     add(out, "total_net_output_bytes:%llu\r\n",

@@ -7,7 +7,25 @@
 #include "net/resp_write.h"
 #include "server/slice.h"
 
+#include <stdatomic.h>
+#include <stdint.h>
+
 struct server;
+
+/* instantaneous_ops_per_sec as Redis computes it: the mean of the last 16
+ * samples taken every 100 ms. Sampled by the main thread's cron. */
+#define INFO_RATE_SAMPLES 16
+
+struct info_rates {
+    int64_t last_us;         /* main thread */
+    uint64_t last_commands;  /* main thread */
+    uint64_t samples[INFO_RATE_SAMPLES]; /* main thread */
+    int next;                /* main thread */
+    _Atomic uint64_t ops_per_sec; /* read by INFO on any thread */
+};
+
+/* Main thread, every 100 ms. */
+void shale_info_sample(struct server *srv, struct info_rates *rates);
 
 /* Appends the sections named in args (none: the default set; "all",
  * "everything", "default" as in Redis) to out. */

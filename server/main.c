@@ -86,6 +86,13 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(base);
 }
 
+/* The main thread's cron: statistics roll-up. */
+static void on_cron(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *srv = arg;
+    shale_info_sample(srv, &srv->rates);
+}
+
 static int load_config(struct config *cfg, int argc, char **argv)
 {
     char err[512];
@@ -157,6 +164,9 @@ int main(int argc, char **argv)
     struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
     event_add(sigterm, NULL);
     event_add(sigint, NULL);
+    struct event *cron = event_new(base, -1, EV_PERSIST, on_cron, srv);
+    struct timeval every_100ms = {0, 100000};
+    event_add(cron, &every_100ms);
 
     shale_log(LOG_NOTICE, "shale %s (redis %s compatible), pid %d, malloc %s", SHALE_VERSION,
               SHALE_REDIS_VERSION, (int)getpid(), shale_mem_allocator_name());
@@ -179,6 +189,7 @@ int main(int argc, char **argv)
         shale_io_thread_destroy(srv->io[i]);
     for (int s = 0; s < srv->nshards; s++)
         shale_shard_destroy(srv->shards[s]);
+    event_free(cron);
     event_free(sigterm);
     event_free(sigint);
     event_base_free(base);

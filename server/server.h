@@ -9,6 +9,7 @@
 
 #include "server/clients.h"
 #include "server/config.h"
+#include "server/info.h"
 
 #define SHALE_VERSION       "0.1.0"
 #define SHALE_REDIS_VERSION "7.0.15" /* the Redis version whose behaviour we match */
@@ -27,6 +28,7 @@ struct server {
     char run_id[41];
     int tcp_port; /* the port actually bound */
     struct clients clients;
+    struct info_rates rates;
 };
 
 static inline int server_shard_of_slot(const struct server *srv, unsigned slot)

@@ -2,6 +2,7 @@
  * Shard thread only. Expire counts are kept here so INFO keyspace is O(1). */
 #include "shards/keyspace.h"
 
+#include "server/clock.h"
 #include "server/mem.h"
 #include "shards/table.h"
 
@@ -123,6 +124,15 @@ void shale_keyspace_flush(struct keyspace *ks, int db)
         shale_table_clear(ks->dbs[i].table, free_entry);
         ks->dbs[i].expires = 0;
     }
+}
+
+void shale_keyspace_rehash(struct keyspace *ks, int64_t budget_us)
+{
+    int64_t deadline = clock_mono_us() + budget_us;
+    for (int i = 0; i < ks->ndb; i++)
+        while (shale_table_rehash_step(ks->dbs[i].table, 64))
+            if (clock_mono_us() >= deadline)
+                return;
 }
 
 uint64_t shale_keyspace_keys(const struct keyspace *ks, int db)

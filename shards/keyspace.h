@@ -40,6 +40,10 @@ int shale_keyspace_delete(struct keyspace *ks, int db, struct slice key);
 /* Removes every key of db (db < 0: of every database). */
 void shale_keyspace_flush(struct keyspace *ks, int db);
 
+/* Moves pending incremental rehash forward for about budget_us; the shard's
+ * timer calls it so a table that is only read still finishes resizing. */
+void shale_keyspace_rehash(struct keyspace *ks, int64_t budget_us);
+
 uint64_t shale_keyspace_keys(const struct keyspace *ks, int db);
 uint64_t shale_keyspace_expires(const struct keyspace *ks, int db);
 /* Keys deleted by lazy expiry since start. */

@@ -93,8 +93,54 @@ struct kobj *shale_kobj_new_string(struct slice key, struct slice value, int64_t
     return o;
 }
 
+struct kobj *shale_kobj_new_ptr(struct slice key, unsigned type, void *value, int64_t expire_ms)
+{
+    size_t size = HDR_SIZE + (expire_ms >= 0 ? EXPIRE_SIZE : 0) + varint_size(key.len) + key.len +
+                  sizeof(void *);
+    struct kobj *o = shale_malloc(size);
+    uint8_t *p = o->bytes;
+    p[0] = (uint8_t)(type & TYPE_MASK);
+    p[1] = p[2] = p[3] = 0;
+    p += HDR_SIZE;
+    if (expire_ms >= 0) {
+        o->bytes[0] |= FLAG_HASEXPIRE;
+        memcpy(p, &expire_ms, EXPIRE_SIZE);
+        p += EXPIRE_SIZE;
+    }
+    p += varint_put(p, key.len);
+    memcpy(p, key.ptr, key.len);
+    p += key.len;
+    memcpy(p, &value, sizeof(value));
+    return o;
+}
+
+void *shale_kobj_ptr(const struct kobj *o)
+{
+    void *value;
+    memcpy(&value, o->bytes + value_offset(o), sizeof(value));
+    return value;
+}
+
+void shale_kobj_set_ptr(struct kobj *o, void *value)
+{
+    memcpy(o->bytes + value_offset(o), &value, sizeof(value));
+}
+
+/* Frees the value of a pointer type. */
+static void free_value(struct kobj *o)
+{
+    switch (shale_kobj_type(o)) {
+    case KOBJ_STRING:
+        break;
+    case KOBJ_HASH:
+        /* Freed by the hash module once it exists (see t_hash). */
+        break;
+    }
+}
+
 void shale_kobj_free(struct kobj *o)
 {
+    free_value(o);
     shale_free(o);
 }
 

@@ -33,6 +33,9 @@ enum kobj_type {
 struct kobj; /* opaque bytes */
 
 struct kobj *shale_kobj_new_string(struct slice key, struct slice value, int64_t expire_ms);
+/* A key whose value lives in its own structure (a hash ...): the object
+ * holds the pointer; shale_kobj_free frees the value too. */
+struct kobj *shale_kobj_new_ptr(struct slice key, unsigned type, void *value, int64_t expire_ms);
 void shale_kobj_free(struct kobj *o);
 
 unsigned shale_kobj_type(const struct kobj *o);
@@ -52,6 +55,11 @@ char *shale_kobj_string_bytes(struct kobj *o);
 /* Sets the value length to len, keeping the first min(old, len) bytes (new
  * bytes are zeroed); grows with slack for append patterns; may move. */
 struct kobj *shale_kobj_string_resize(struct kobj *o, size_t len);
+
+/* Pointer values (every type but strings). */
+void *shale_kobj_ptr(const struct kobj *o);
+/* Replaces the pointer (the value moved: defrag, re-encoding); no free. */
+void shale_kobj_set_ptr(struct kobj *o, void *value);
 
 /* Bytes this object holds in the allocator (for MEMORY USAGE / accounting). */
 size_t shale_kobj_alloc_size(const struct kobj *o);

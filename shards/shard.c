@@ -37,6 +37,7 @@ struct shard {
     pthread_t thread;
     struct event_base *base;
     struct event *wake_event;
+    struct event *cron_event;
     struct exec_ctx exec;
     _Atomic int stopping;
     struct shard_public_stats pub;
@@ -170,6 +171,17 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     shale_waker_drain(&s->waker);
 }
 
+/* The shard's own housekeeping timer: short, bounded slices of work that
+ * must not wait for a client (finishing a resize of a table nobody writes). */
+#define CRON_INTERVAL_MS  100
+#define CRON_REHASH_US    500
+
+static void on_cron(evutil_socket_t fd, short what, void *arg)
+{
+    struct shard *s = arg;
+    shale_keyspace_rehash(s->exec.ks, CRON_REHASH_US);
+}
+
 static void *shard_main(void *arg)
 {
     struct shard *s = arg;
@@ -208,6 +220,9 @@ void shale_shard_start(struct shard *s, struct waker **io_wakers)
     s->base = event_base_new();
     s->wake_event = event_new(s->base, s->waker.efd, EV_READ | EV_PERSIST, on_wake, s);
     event_add(s->wake_event, NULL);
+    s->cron_event = event_new(s->base, -1, EV_PERSIST, on_cron, s);
+    struct timeval interval = {0, CRON_INTERVAL_MS * 1000};
+    event_add(s->cron_event, &interval);
     if (pthread_create(&s->thread, NULL, shard_main, s) != 0) {
         perror("shale: pthread_create(shard)");
         abort();
@@ -220,6 +235,7 @@ void shale_shard_stop(struct shard *s)
     atomic_store(&s->waker.sleeping, 1); /* force the wake-up write */
     waker_notify(&s->waker);
     pthread_join(s->thread, NULL);
+    event_free(s->cron_event);
     event_free(s->wake_event);
     event_base_free(s->base);
 }
