@@ -28,7 +28,7 @@
 struct io_thread *shale_io_thread_create(int index, struct server *srv)
 {
     const struct config *cfg = srv->cfg;
-    struct io_thread *t = shale_calloc(1, sizeof(*t));
+    struct io_thread *t = shale_calloc_aligned(_Alignof(struct io_thread), sizeof(*t));
     t->index = index;
     t->srv = srv;
     shale_waker_init(&t->waker);

@@ -1,18 +1,23 @@
 #!/bin/sh
 # Installs the Debian packages a shale target needs, only those missing.
-# Usage: scripts/deps.sh build|test|bench
+# Usage: scripts/deps.sh build|test|bench|static
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -eu
 
 build_pkgs="gcc make pkg-config libjemalloc-dev libevent-dev libssl-dev"
 test_pkgs="$build_pkgs libhiredis-dev libcmocka-dev redis-tools"
 bench_pkgs="$build_pkgs redis-server redis-tools python3"
+# make static / check-symbols: libc.a, libz.a (libssl.a, libcrypto.a,
+# libevent*.a and libjemalloc.a come with the build set), nm, file(1).
+# The static smoke test in `make test` also needs redis-cli (the test set).
+static_pkgs="$build_pkgs libc6-dev zlib1g-dev binutils file"
 
 case "${1:-build}" in
   build) wanted=$build_pkgs ;;
   test)  wanted=$test_pkgs ;;
   bench) wanted=$bench_pkgs ;;
-  *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+  static) wanted=$static_pkgs ;;
+  *) echo "usage: $0 build|test|bench|static" >&2; exit 2 ;;
 esac
 
 missing=""

@@ -84,7 +84,8 @@ static int parse_memory(const char *s, long long *out)
         mul = 1024LL * 1024 * 1024;
     else
         return -1;
-    *out = v * mul;
+    if (__builtin_mul_overflow(v, mul, out))
+        return -1;
     return 0;
 }
 

@@ -1,5 +1,7 @@
-/* glob: see glob.h. Follows Redis's stringmatchlen semantics; recursion on
- * '*' is bounded by collapsing runs of stars. */
+/* glob: see glob.h. Follows Redis's stringmatchlen semantics, matched
+ * iteratively: on a mismatch it backs up to the last '*' and lets it eat one
+ * more byte, so any pattern costs at most O(pattern x string) steps and no
+ * recursion (a pattern like "a*a*a*a*b" cannot blow up or overflow the stack). */
 #include "server/glob.h"
 
 #include <ctype.h>
@@ -9,6 +11,7 @@ static int fold(int c, int nocase)
     return nocase ? tolower(c) : c;
 }
 
+/* Matches c against the class starting at *pp ('['); leaves *pp on its ']'. */
 static int match_class(const char **pp, const char *end, int c, int nocase)
 {
     const char *p = *pp + 1;
@@ -35,49 +38,61 @@ static int match_class(const char **pp, const char *end, int c, int nocase)
         }
         p++;
     }
-    *pp = p < end ? p : end - 1; /* points at ']' (or the last byte) */
+    *pp = p < end ? p : end - 1;
     return negate ? !matched : matched;
 }
 
-static int match(const char *p, const char *pend, const char *s, const char *send, int nocase)
+/* Matches one byte against the single-byte token at *pp (?, [..], \x or a
+ * literal); on success moves *pp past the token. */
+static int match_one(const char **pp, const char *pend, int c, int nocase)
 {
-    while (p < pend) {
-        switch (*p) {
-        case '*':
-            while (p + 1 < pend && p[1] == '*')
-                p++;
-            if (p + 1 == pend)
-                return 1;
-            for (const char *t = s; t <= send; t++)
-                if (match(p + 1, pend, t, send, nocase))
-                    return 1;
-            return 0;
-        case '?':
-            if (s == send)
-                return 0;
-            s++;
-            break;
-        case '[':
-            if (s == send || !match_class(&p, pend, (unsigned char)*s, nocase))
-                return 0;
-            s++;
-            break;
-        case '\\':
-            if (p + 1 < pend)
-                p++;
-            /* fall through */
-        default:
-            if (s == send || fold((unsigned char)*p, nocase) != fold((unsigned char)*s, nocase))
-                return 0;
-            s++;
-            break;
-        }
-        p++;
+    const char *p = *pp;
+    int ok;
+    switch (*p) {
+    case '?':
+        ok = 1;
+        break;
+    case '[':
+        ok = match_class(&p, pend, c, nocase);
+        break;
+    case '\\':
+        if (p + 1 < pend)
+            p++;
+        /* fall through */
+    default:
+        ok = fold((unsigned char)*p, nocase) == fold(c, nocase);
+        break;
     }
-    return s == send;
+    if (ok)
+        *pp = p + 1;
+    return ok;
 }
 
 int shale_glob_match(const char *pattern, size_t patlen, const char *str, size_t len, int nocase)
 {
-    return match(pattern, pattern + patlen, str, str + len, nocase);
+    const char *p = pattern, *pend = pattern + patlen;
+    const char *s = str, *send = str + len;
+    const char *star_p = NULL, *star_s = NULL; /* resume points after the last '*' */
+    while (s < send) {
+        if (p < pend && *p == '*') {
+            while (p < pend && *p == '*')
+                p++;
+            if (p == pend)
+                return 1;
+            star_p = p;
+            star_s = s;
+            continue;
+        }
+        if (p < pend && match_one(&p, pend, (unsigned char)*s, nocase)) {
+            s++;
+            continue;
+        }
+        if (!star_p)
+            return 0;
+        p = star_p;
+        s = ++star_s;
+    }
+    while (p < pend && *p == '*')
+        p++;
+    return p == pend;
 }

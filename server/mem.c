@@ -38,6 +38,15 @@ void *shale_calloc(size_t count, size_t size)
     return ptr;
 }
 
+void *shale_calloc_aligned(size_t align, size_t size)
+{
+    void *ptr = NULL;
+    if (posix_memalign(&ptr, align, size ? size : 1) != 0)
+        out_of_memory(size);
+    memset(ptr, 0, size);
+    return ptr;
+}
+
 void *shale_realloc(void *ptr, size_t size)
 {
     void *moved = realloc(ptr, size ? size : 1);

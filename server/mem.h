@@ -13,6 +13,9 @@ void *shale_calloc(size_t count, size_t size);
 void *shale_realloc(void *ptr, size_t size);
 void shale_free(void *ptr);
 size_t shale_malloc_usable_size(void *ptr);
+/* Zeroed memory aligned to `align` (a power of two), for structs with
+ * cache-line-aligned members; freed with shale_free. */
+void *shale_calloc_aligned(size_t align, size_t size);
 char *shale_strdup(const char *s);
 char *shale_strndup(const char *s, size_t len);
 

@@ -8,7 +8,7 @@ struct ring *shale_ring_create(size_t min_capacity)
     size_t capacity = 16;
     while (capacity < min_capacity)
         capacity <<= 1;
-    struct ring *r = shale_calloc(1, sizeof(*r));
+    struct ring *r = shale_calloc_aligned(_Alignof(struct ring), sizeof(*r));
     r->mask = capacity - 1;
     r->slots = shale_calloc(capacity, sizeof(void *));
     return r;

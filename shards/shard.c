@@ -45,7 +45,7 @@ struct shard {
 
 struct shard *shale_shard_create(int index, const struct config *cfg, int io_threads)
 {
-    struct shard *s = shale_calloc(1, sizeof(*s));
+    struct shard *s = shale_calloc_aligned(_Alignof(struct shard), sizeof(*s));
     s->index = index;
     s->nio = io_threads;
     s->databases = (int)cfg->databases;
