@@ -48,9 +48,10 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #   default   - part of the set run when --tests is not given
 #
 # To add a workload (MSET/MGET, HSET/HGET, ...) append a dict here.  For
-# commands redis-benchmark has no -t test for, pass the command after the
-# options, e.g. args: [..., "--", "MGET", "key:__rand_int__", ...]; its CSV
-# row is then named after the command.
+# commands redis-benchmark has no -t test for, give the command and its
+# arguments as "command": ["MGET", "key:__rand_int__", ...]; it goes last on
+# the redis-benchmark line (after --bench-args: redis-benchmark takes the
+# first non-option word as the command), and its CSV row is named after it.
 # ---------------------------------------------------------------------------
 WORKLOADS = [
     {
@@ -68,6 +69,47 @@ WORKLOADS = [
                  "-P", "16"],
         "requests": 2_000_000,
         "default": True,
+    },
+    # Hashes.  Every __rand_int__ is drawn on its own from -r values, so
+    # -r 100000 spreads fields over up to 100000 hashes (about 20 fields
+    # each after 2M requests: the compact/listpack encoding in both
+    # servers) and -r 1000 puts up to 1000 fields in each of 1000 hashes
+    # (the table encoding in both).  HGET runs after the HSET of the same
+    # shape in each round: with -r 1000 most fields it asks for exist (86%
+    # after one round); with -r 100000 the hash exists but the field almost
+    # never does, so it measures a miss, a full walk of a small hash.
+    # Values are 15 bytes, as in scripts/bench_hash_memory.py.
+    {
+        "name": "hset-P16",
+        "kind": "throughput",
+        "args": ["-c", "50", "-r", "100000", "-P", "16"],
+        "command": ["HSET", "h:__rand_int__", "f:__rand_int__", "v" * 15],
+        "requests": 2_000_000,
+        "default": False,
+    },
+    {
+        "name": "hget-P16",
+        "kind": "throughput",
+        "args": ["-c", "50", "-r", "100000", "-P", "16"],
+        "command": ["HGET", "h:__rand_int__", "f:__rand_int__"],
+        "requests": 2_000_000,
+        "default": False,
+    },
+    {
+        "name": "hset-big-P16",
+        "kind": "throughput",
+        "args": ["-c", "50", "-r", "1000", "-P", "16"],
+        "command": ["HSET", "h:__rand_int__", "f:__rand_int__", "v" * 15],
+        "requests": 2_000_000,
+        "default": False,
+    },
+    {
+        "name": "hget-big-P16",
+        "kind": "throughput",
+        "args": ["-c", "50", "-r", "1000", "-P", "16"],
+        "command": ["HGET", "h:__rand_int__", "f:__rand_int__"],
+        "requests": 2_000_000,
+        "default": False,
     },
     # Examples for later work (not in the default set):
     # {"name": "mset-P1", "kind": "throughput",
@@ -250,7 +292,7 @@ def head(text, lines=12):
 def run_throughput(server, wl, requests, args):
     argv = ([args.redis_benchmark, "-h", "127.0.0.1", "-p", str(server.port),
              "-n", str(requests), "-q", "--csv"]
-            + wl["args"] + args.bench_args)
+            + wl["args"] + args.bench_args + wl.get("command", []))
     cpu0 = server.cpu()
     t0 = time.monotonic()
     try:
@@ -372,7 +414,8 @@ def text_report(summary, results, workloads, idle, meta):
         rows = summary[wl["name"]]
         out.append("")
         out.append(f"== {wl['name']}: redis-benchmark "
-                   f"{quote_cmd(wl['args'])} -n {meta['requests'][wl['name']]}")
+                   f"{quote_cmd(wl['args'] + wl.get('command', []))} "
+                   f"-n {meta['requests'][wl['name']]}")
         w0 = max(len(r[0]) for r in rows + [("metric",)])
         out.append(f"  {'metric':<{w0}}  {'shale':>12}  {'redis':>12}  "
                    f"{'ratio':>7}")
@@ -406,7 +449,8 @@ def markdown_report(summary, results, workloads, idle, meta):
     for wl in workloads:
         out.append("")
         out.append(f"**{wl['name']}** -- `redis-benchmark "
-                   f"{quote_cmd(wl['args'])} -n {meta['requests'][wl['name']]}`")
+                   f"{quote_cmd(wl['args'] + wl.get('command', []))} "
+                   f"-n {meta['requests'][wl['name']]}`")
         out.append("")
         out.append("| metric | shale | redis | shale/redis |")
         out.append("|---|---:|---:|---:|")
@@ -515,7 +559,7 @@ def parse_args(argv):
         for w in WORKLOADS:
             print(f"{w['name']:<16} {'default' if w.get('default') else '':<8}"
                   f" {w['kind']:<11} -n {w['requests']} "
-                  f"{quote_cmd(w['args'])}")
+                  f"{quote_cmd(w['args'] + w.get('command', []))}")
         sys.exit(0)
     sel = [t.strip() for t in args.tests.split(",") if t.strip()]
     unknown = [t for t in sel if t not in names]

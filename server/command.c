@@ -8,6 +8,7 @@
 
 #include "net/cmd_conn.h"
 #include "server/hashfn.h"
+#include "shards/t_hash.h"
 #include "shards/t_keys.h"
 #include "shards/t_string.h"
 
@@ -76,6 +77,23 @@ static const struct command commands[] = {
     SHARD("incrbyfloat", 3, W | M | F, 1, 1, 1, SPLIT_NONE, shale_cmd_incrbyfloat, "string")
     SHARD("mget", -2, R | F, 1, -1, 1, SPLIT_KEYS_ARRAY, shale_cmd_mget, "string")
     SHARD("mset", -3, W | M, 1, -1, 2, SPLIT_PAIRS_OK, shale_cmd_mset, "string")
+    /* hash */
+    SHARD("hset", -4, W | M | F, 1, 1, 1, SPLIT_NONE, shale_cmd_hset, "hash")
+    SHARD("hsetnx", 4, W | M | F, 1, 1, 1, SPLIT_NONE, shale_cmd_hsetnx, "hash")
+    SHARD("hmset", -4, W | M | F, 1, 1, 1, SPLIT_NONE, shale_cmd_hmset, "hash")
+    SHARD("hget", 3, R | F, 1, 1, 1, SPLIT_NONE, shale_cmd_hget, "hash")
+    SHARD("hmget", -3, R | F, 1, 1, 1, SPLIT_NONE, shale_cmd_hmget, "hash")
+    SHARD("hdel", -3, W | F, 1, 1, 1, SPLIT_NONE, shale_cmd_hdel, "hash")
+    SHARD("hlen", 2, R | F, 1, 1, 1, SPLIT_NONE, shale_cmd_hlen, "hash")
+    SHARD("hstrlen", 3, R | F, 1, 1, 1, SPLIT_NONE, shale_cmd_hstrlen, "hash")
+    SHARD("hexists", 3, R | F, 1, 1, 1, SPLIT_NONE, shale_cmd_hexists, "hash")
+    SHARD("hgetall", 2, R, 1, 1, 1, SPLIT_NONE, shale_cmd_hgetall, "hash")
+    SHARD("hkeys", 2, R, 1, 1, 1, SPLIT_NONE, shale_cmd_hkeys, "hash")
+    SHARD("hvals", 2, R, 1, 1, 1, SPLIT_NONE, shale_cmd_hvals, "hash")
+    SHARD("hincrby", 4, W | M | F, 1, 1, 1, SPLIT_NONE, shale_cmd_hincrby, "hash")
+    SHARD("hincrbyfloat", 4, W | M | F, 1, 1, 1, SPLIT_NONE, shale_cmd_hincrbyfloat, "hash")
+    SHARD("hrandfield", -2, R, 1, 1, 1, SPLIT_NONE, shale_cmd_hrandfield, "hash")
+    SHARD("hscan", -3, R, 1, 1, 1, SPLIT_NONE, shale_cmd_hscan, "hash")
     /* generic */
     SHARD("del", -2, W, 1, -1, 1, SPLIT_KEYS_SUM, shale_cmd_del, "generic")
     SHARD("unlink", -2, W | F, 1, -1, 1, SPLIT_KEYS_SUM, shale_cmd_unlink, "generic")

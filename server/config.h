@@ -44,6 +44,10 @@ enum config_type {
       "16KB read buffers pooled per I/O thread")                                                   \
     X(spin_us, "spin-us", CONFIG_INT, "-1", -1, 10000, NULL,                                       \
       "microseconds a thread polls its queues before sleeping (-1: auto)")                         \
+    X(hash_max_listpack_entries, "hash-max-listpack-entries", CONFIG_INT, "128", 0,               \
+      9223372036854775807LL, NULL, "most fields a hash keeps in the compact encoding")            \
+    X(hash_max_listpack_value, "hash-max-listpack-value", CONFIG_MEMORY, "64", 0,                  \
+      9223372036854775807LL, NULL, "longest field or value a compact hash holds")                  \
     X(loglevel, "loglevel", CONFIG_ENUM, "notice", 0, 0, LOGLEVEL_CHOICES, "log verbosity")       \
     X(logfile, "logfile", CONFIG_STRING, "", 0, 0, NULL, "log file (empty: stdout)")              \
     X(save, "save", CONFIG_STRING, "", 0, 0, NULL, "accepted for compatibility; no persistence")  \

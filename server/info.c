@@ -157,6 +157,15 @@ static void section_stats(struct server *srv, struct resp_buf *out)
         (unsigned long long)atomic_load(&srv->clients.rejected));
     add(out, "expired_keys:%llu\r\n",
         (unsigned long long)sum_shards(srv, offsetof(struct shard_public_stats, expired_keys)));
+    uint64_t stale = sum_shards(srv, offsetof(struct shard_public_stats,
+                                              expire_stale_perc_x10000));
+    add(out, "expired_stale_perc:%.2f\r\n", (double)stale / 100.0 / srv->nshards);
+    add(out, "expired_time_cap_reached_count:%llu\r\n",
+        (unsigned long long)sum_shards(srv, offsetof(struct shard_public_stats,
+                                                     expire_time_cap_reached)));
+    add(out, "expire_cycle_cpu_milliseconds:%llu\r\n",
+        (unsigned long long)sum_shards(srv, offsetof(struct shard_public_stats, expire_cpu_us)) /
+            1000);
     add(out, "evicted_keys:0\r\n");
     add(out, "keyspace_hits:%llu\r\n",
         (unsigned long long)sum_shards(srv, offsetof(struct shard_public_stats, keyspace_hits)));

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "net/request.h"
+#include "shards/hash.h"
 #include "shards/keyspace.h"
 
 struct exec_stats {
@@ -18,7 +19,8 @@ struct exec_ctx {
     struct keyspace *ks;
     int64_t now_ms; /* wall clock, refreshed once per batch */
     struct exec_stats stats;
-    uint64_t rng; /* xorshift state for sampling */
+    uint64_t rng;            /* xorshift state for sampling */
+    struct hash_config hash; /* read-only after start */
 };
 
 #endif

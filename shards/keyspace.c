@@ -116,6 +116,20 @@ int shale_keyspace_delete(struct keyspace *ks, int db, struct slice key)
     return 1;
 }
 
+int shale_keyspace_expire_key(struct keyspace *ks, int db, struct slice key)
+{
+    if (!shale_keyspace_delete(ks, db, key))
+        return 0;
+    ks->expired++;
+    return 1;
+}
+
+uint64_t shale_keyspace_scan(struct keyspace *ks, int db, uint64_t cursor,
+                             void (*fn)(void *ctx, void **entry_ref), void *ctx)
+{
+    return shale_table_scan(ks->dbs[db].table, cursor, fn, ctx);
+}
+
 void shale_keyspace_flush(struct keyspace *ks, int db)
 {
     for (int i = 0; i < ks->ndb; i++) {

@@ -44,9 +44,20 @@ void shale_keyspace_flush(struct keyspace *ks, int db);
  * timer calls it so a table that is only read still finishes resizing. */
 void shale_keyspace_rehash(struct keyspace *ks, int64_t budget_us);
 
+/* Deletes key, which the caller found expired (the active expiry cycle,
+ * shards/expire.c), and counts it in shale_keyspace_expired exactly as lazy
+ * expiry does. Returns 1 if it existed. */
+int shale_keyspace_expire_key(struct keyspace *ks, int db, struct slice key);
+/* shale_table_scan over db's table (see table.h): visits the key objects at
+ * cursor, returns the next cursor (0 = done; start with 0). The cursor is a
+ * position in hash space, so it survives resizes; fn gets the slot and must
+ * not add or remove keys. */
+uint64_t shale_keyspace_scan(struct keyspace *ks, int db, uint64_t cursor,
+                             void (*fn)(void *ctx, void **entry_ref), void *ctx);
+
 uint64_t shale_keyspace_keys(const struct keyspace *ks, int db);
 uint64_t shale_keyspace_expires(const struct keyspace *ks, int db);
-/* Keys deleted by lazy expiry since start. */
+/* Keys deleted by expiry (lazy on access, or the active cycle) since start. */
 uint64_t shale_keyspace_expired(const struct keyspace *ks);
 
 #endif

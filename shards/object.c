@@ -5,11 +5,12 @@
 #include <string.h>
 
 #include "server/mem.h"
+#include "shards/hash.h"
 
-#define HDR_SIZE       4
-#define EXPIRE_SIZE    8
-#define TYPE_MASK      0x0f
-#define FLAG_HASEXPIRE 0x10
+#define HDR_SIZE         4
+#define EXPIRE_SIZE      8
+#define TYPE_MASK        0x0f
+#define FLAG_HASEXPIRE   0x10
 #define STRING_SLACK_MIN 64 /* below this, grow to the exact size */
 
 struct kobj {
@@ -133,7 +134,7 @@ static void free_value(struct kobj *o)
     case KOBJ_STRING:
         break;
     case KOBJ_HASH:
-        /* Freed by the hash module once it exists (see t_hash). */
+        shale_hash_destroy(shale_kobj_ptr(o));
         break;
     }
 }

@@ -17,18 +17,19 @@
 #include "server/ring.h"
 #include "server/waker.h"
 #include "shards/exec.h"
+#include "shards/expire.h"
 
 /* Requests taken from one ring before looking at the next, so a flood from
  * one I/O thread cannot starve the others. */
 #define BATCH_PER_RING 256
 
 struct shard {
-    int index;             /* read-only after create */
-    int nio;               /* read-only after create */
-    int databases;         /* read-only after create */
-    int64_t spin_us;       /* read-only after create */
-    struct ring **inbound; /* [nio] producer: I/O thread i, consumer: this shard */
-    struct ring **outbound; /* [nio] producer: this shard, consumer: I/O thread i */
+    int index;                /* read-only after create */
+    int nio;                  /* read-only after create */
+    int databases;            /* read-only after create */
+    int64_t spin_us;          /* read-only after create */
+    struct ring **inbound;    /* [nio] producer: I/O thread i, consumer: this shard */
+    struct ring **outbound;   /* [nio] producer: this shard, consumer: I/O thread i */
     struct waker **io_wakers; /* [nio] read-only after start */
     uint8_t *wake_pending;    /* [nio] shard thread */
     struct waker waker;       /* sleeping flag: this thread; efd: read here */
@@ -38,6 +39,8 @@ struct shard {
     struct event_base *base;
     struct event *wake_event;
     struct event *cron_event;
+    struct event *expire_event; /* one-shot: expiry has more work */
+    struct expire_state *expire;
     struct exec_ctx exec;
     _Atomic int stopping;
     struct shard_public_stats pub;
@@ -62,6 +65,10 @@ struct shard *shale_shard_create(int index, const struct config *cfg, int io_thr
     s->exec.ks = shale_keyspace_create(s->databases, 0x9e3779b97f4a7c15ULL * (uint64_t)(index + 1) ^
                                                          (uint64_t)clock_mono_us());
     s->exec.rng = 0x2545f4914f6cdd1dULL ^ (uint64_t)(index + 1);
+    s->exec.hash.max_compact_entries = (size_t)cfg->hash_max_listpack_entries;
+    s->exec.hash.max_compact_value = (size_t)cfg->hash_max_listpack_value;
+    s->exec.hash.seed = 0xc2b2ae3d27d4eb4fULL * (uint64_t)(index + 1) ^ (uint64_t)clock_mono_us();
+    s->expire = shale_expire_create(s->databases);
     s->pub.keys = shale_calloc((size_t)s->databases, sizeof(*s->pub.keys));
     s->pub.expires = shale_calloc((size_t)s->databases, sizeof(*s->pub.expires));
     return s;
@@ -76,6 +83,7 @@ void shale_shard_destroy(struct shard *s)
         shale_ring_destroy(s->outbound[i]);
     }
     shale_keyspace_destroy(s->exec.ks);
+    shale_expire_destroy(s->expire);
     shale_waker_deinit(&s->waker);
     shale_free(s->inbound);
     shale_free(s->outbound);
@@ -109,16 +117,21 @@ static void publish_stats(struct shard *s)
 {
     struct keyspace *ks = s->exec.ks;
     for (int db = 0; db < s->databases; db++) {
-        atomic_store_explicit(&s->pub.keys[db], shale_keyspace_keys(ks, db),
-                              memory_order_relaxed);
+        atomic_store_explicit(&s->pub.keys[db], shale_keyspace_keys(ks, db), memory_order_relaxed);
         atomic_store_explicit(&s->pub.expires[db], shale_keyspace_expires(ks, db),
                               memory_order_relaxed);
     }
-    atomic_store_explicit(&s->pub.keyspace_hits, s->exec.stats.keyspace_hits,
-                          memory_order_relaxed);
+    atomic_store_explicit(&s->pub.keyspace_hits, s->exec.stats.keyspace_hits, memory_order_relaxed);
     atomic_store_explicit(&s->pub.keyspace_misses, s->exec.stats.keyspace_misses,
                           memory_order_relaxed);
     atomic_store_explicit(&s->pub.expired_keys, shale_keyspace_expired(ks), memory_order_relaxed);
+    struct expire_stats es;
+    shale_expire_stats(s->expire, &es);
+    atomic_store_explicit(&s->pub.expire_time_cap_reached, es.time_cap_reached,
+                          memory_order_relaxed);
+    atomic_store_explicit(&s->pub.expire_cpu_us, es.cpu_us, memory_order_relaxed);
+    atomic_store_explicit(&s->pub.expire_stale_perc_x10000, (uint64_t)(es.stale_perc * 10000),
+                          memory_order_relaxed);
 }
 
 /* Executes what is waiting on every inbound ring; returns how many ran. */
@@ -173,13 +186,35 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 
 /* The shard's own housekeeping timer: short, bounded slices of work that
  * must not wait for a client (finishing a resize of a table nobody writes). */
-#define CRON_INTERVAL_MS  100
-#define CRON_REHASH_US    500
+#define CRON_INTERVAL_MS 100
+#define CRON_REHASH_US   500
+
+#define CRON_EXPIRE_US       1000
+#define CRON_EXPIRE_AGAIN_US 4000
+
+/* One slice of active expiry; while it reports more work, another slice
+ * follows CRON_EXPIRE_AGAIN_US later (1 ms in 4: at most 25% of the shard). */
+static void run_expire(struct shard *s)
+{
+    int more = shale_expire_cycle(s->expire, s->exec.ks, clock_wall_ms(), CRON_EXPIRE_US);
+    publish_stats(s);
+    if (more && !evtimer_pending(s->expire_event, NULL)) {
+        struct timeval again = {0, CRON_EXPIRE_AGAIN_US};
+        evtimer_add(s->expire_event, &again);
+    }
+}
+
+static void on_expire(evutil_socket_t fd, short what, void *arg)
+{
+    run_expire(arg);
+}
 
 static void on_cron(evutil_socket_t fd, short what, void *arg)
 {
     struct shard *s = arg;
     shale_keyspace_rehash(s->exec.ks, CRON_REHASH_US);
+    if (!evtimer_pending(s->expire_event, NULL))
+        run_expire(s);
 }
 
 static void *shard_main(void *arg)
@@ -221,6 +256,7 @@ void shale_shard_start(struct shard *s, struct waker **io_wakers)
     s->wake_event = event_new(s->base, s->waker.efd, EV_READ | EV_PERSIST, on_wake, s);
     event_add(s->wake_event, NULL);
     s->cron_event = event_new(s->base, -1, EV_PERSIST, on_cron, s);
+    s->expire_event = evtimer_new(s->base, on_expire, s);
     struct timeval interval = {0, CRON_INTERVAL_MS * 1000};
     event_add(s->cron_event, &interval);
     if (pthread_create(&s->thread, NULL, shard_main, s) != 0) {
@@ -236,6 +272,7 @@ void shale_shard_stop(struct shard *s)
     waker_notify(&s->waker);
     pthread_join(s->thread, NULL);
     event_free(s->cron_event);
+    event_free(s->expire_event);
     event_free(s->wake_event);
     event_base_free(s->base);
 }
