@@ -23,8 +23,8 @@ struct acceptor {
     unsigned next_io;
 };
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
-                      int len, void *arg)
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr, int len,
+                      void *arg)
 {
     struct acceptor *a = arg;
     struct clients *reg = &a->srv->clients;
@@ -84,8 +84,8 @@ static int listen_on(struct acceptor *a, struct event_base *base, const char *wo
     if (!l) {
         if (optional)
             return 0;
-        shale_log(LOG_WARNING, "Could not create server TCP listening socket %s:%d: %s", host,
-                  port, strerror(errno));
+        shale_log(LOG_WARNING, "Could not create server TCP listening socket %s:%d: %s", host, port,
+                  strerror(errno));
         return -1;
     }
     evconnlistener_set_error_cb(l, on_accept_error);

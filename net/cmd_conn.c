@@ -15,30 +15,11 @@
 #include "server/command.h"
 #include "server/info.h"
 #include "server/server.h"
+#include "server/strconv.h"
 
 static const struct config *cfg_of(const struct conn *c)
 {
     return c->t->srv->cfg;
-}
-
-/* Strict decimal like Redis's string2ll. */
-static int parse_ll(struct slice s, long long *out)
-{
-    char buf[24];
-    if (s.len == 0 || s.len >= sizeof(buf))
-        return -1;
-    memcpy(buf, s.ptr, s.len);
-    buf[s.len] = '\0';
-    if (buf[0] == '+' || buf[0] == ' ' || (buf[0] == '0' && s.len > 1) ||
-        (buf[0] == '-' && (s.len == 1 || buf[1] == '0')))
-        return -1;
-    char *end;
-    errno = 0;
-    long long v = strtoll(buf, &end, 10);
-    if (*end || errno)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 void shale_cmd_ping(struct conn *c, struct request *r)
@@ -105,7 +86,7 @@ void shale_cmd_hello(struct conn *c, struct request *r)
     long long ver = c->proto;
     int i = 1;
     if (r->argc >= 2) {
-        if (parse_ll(r->argv[1], &ver) < 0) {
+        if (!shale_strconv_ll(r->argv[1], &ver)) {
             shale_resp_add_error(&r->reply,
                                  "ERR Protocol version is not an integer or out of range");
             return;
@@ -201,7 +182,7 @@ void shale_cmd_reset(struct conn *c, struct request *r)
 void shale_cmd_select(struct conn *c, struct request *r)
 {
     long long db;
-    if (parse_ll(r->argv[1], &db) < 0 || db < INT32_MIN || db > INT32_MAX) {
+    if (!shale_strconv_ll(r->argv[1], &db) || db < INT32_MIN || db > INT32_MAX) {
         shale_resp_add_error(&r->reply, "ERR value is not an integer or out of range");
         return;
     }
@@ -237,17 +218,16 @@ static void client_line(void *arg, const struct client_info *ci)
     int cmd = atomic_load_explicit(&ci->last_cmd, memory_order_relaxed);
     const struct command *last = shale_command_at(cmd);
     int64_t last_ms = atomic_load_explicit(&ci->last_ms, memory_order_relaxed);
-    int n = snprintf(line, sizeof(line),
-                     "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=N db=%d "
-                     "sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 "
-                     "rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default "
-                     "redir=-1 resp=%d\n",
-                     (unsigned long long)ci->id, ci->addr, ci->laddr, ci->fd,
-                     ci->name ? ci->name : "", (long long)(ctx->now_ms - ci->created_ms) / 1000,
-                     (long long)(ctx->now_ms - last_ms) / 1000,
-                     atomic_load_explicit(&ci->db, memory_order_relaxed),
-                     last ? last->name : "NULL",
-                     atomic_load_explicit(&ci->proto, memory_order_relaxed));
+    int n = snprintf(
+        line, sizeof(line),
+        "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=N db=%d "
+        "sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 "
+        "rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default "
+        "redir=-1 resp=%d\n",
+        (unsigned long long)ci->id, ci->addr, ci->laddr, ci->fd, ci->name ? ci->name : "",
+        (long long)(ctx->now_ms - ci->created_ms) / 1000, (long long)(ctx->now_ms - last_ms) / 1000,
+        atomic_load_explicit(&ci->db, memory_order_relaxed), last ? last->name : "NULL",
+        atomic_load_explicit(&ci->proto, memory_order_relaxed));
     shale_resp_add_raw(ctx->out, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
@@ -319,9 +299,9 @@ static void add_command_info(struct resp_buf *b, const struct command *cmd)
         uint32_t flag;
         const char *name;
     } flag_names[] = {
-        {CMD_WRITE, "write"},     {CMD_READONLY, "readonly"}, {CMD_DENYOOM, "denyoom"},
-        {CMD_ADMIN, "admin"},     {CMD_LOADING, "loading"},   {CMD_STALE, "stale"},
-        {CMD_FAST, "fast"},       {CMD_NO_AUTH, "no_auth"},
+        {CMD_WRITE, "write"}, {CMD_READONLY, "readonly"}, {CMD_DENYOOM, "denyoom"},
+        {CMD_ADMIN, "admin"}, {CMD_LOADING, "loading"},   {CMD_STALE, "stale"},
+        {CMD_FAST, "fast"},   {CMD_NO_AUTH, "no_auth"},
     };
     int nflags = 0;
     for (size_t i = 0; i < sizeof(flag_names) / sizeof(flag_names[0]); i++)

@@ -6,7 +6,7 @@
  * protocol errors; where this file departs from Redis a comment says so.
  * It must never read outside buf[0..len), keep a pointer into buf across
  * calls, or allocate for more arguments than have actually arrived. */
-#include "resp_parse.h"
+#include "net/resp_parse.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -14,6 +14,7 @@
 
 #include "server/mem.h"
 #include "server/status.h"
+#include "server/strconv.h"
 
 /* First size of the argument arrays; they double as arguments arrive. */
 #define ARGS_INITIAL 16
@@ -21,49 +22,6 @@
  * bigger one (left by a huge MSET) is freed when the next command starts. */
 #define ARGS_KEEP 1024
 /* Redis string2ll refuses strings of LONG_STR_SIZE (21) bytes or more. */
-#define LL_STR_MAX 20
-
-/* Redis string2ll: optional '-', then "0" or a digit 1-9 followed by digits;
- * no '+', no spaces, no leading zeros, no "-0", no overflow. */
-static int parse_ll(const char *s, size_t n, long long *out)
-{
-    size_t i = 0;
-    int negative = 0;
-    unsigned long long v;
-
-    if (n == 0 || n > LL_STR_MAX)
-        return 0;
-    if (n == 1 && s[0] == '0') {
-        *out = 0;
-        return 1;
-    }
-    if (s[0] == '-') {
-        negative = 1;
-        if (++i == n)
-            return 0;
-    }
-    if (s[i] < '1' || s[i] > '9')
-        return 0;
-    v = (unsigned long long)(s[i++] - '0');
-    for (; i < n; i++) {
-        unsigned d = (unsigned)(s[i] - '0');
-        if (d > 9)
-            return 0;
-        if (v > (ULLONG_MAX - d) / 10)
-            return 0;
-        v = v * 10 + d;
-    }
-    if (negative) {
-        if (v > (unsigned long long)LLONG_MAX + 1)
-            return 0;
-        *out = v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN : -(long long)v;
-    } else {
-        if (v > (unsigned long long)LLONG_MAX)
-            return 0;
-        *out = (long long)v;
-    }
-    return 1;
-}
 
 void shale_resp_parser_init(struct resp_parser *p, const struct resp_limits *limits)
 {
@@ -188,7 +146,8 @@ static int parse_multibulk(struct resp_parser *p, char *buf, size_t len, size_t 
             return rc;
         /* Redis 7.0 accepts counts up to INT_MAX (its argv still grows only
          * as arguments arrive); shale caps them lower, by config. */
-        if (!parse_ll(buf + 1, cr - 1, &ll) || ll > p->limits.max_multibulk_len || ll > INT_MAX)
+        if (!shale_strconv_ll((struct slice){buf + 1, cr - 1}, &ll) ||
+            ll > p->limits.max_multibulk_len || ll > INT_MAX)
             return fail(p, "Protocol error: invalid multibulk length");
         if (p->unauthenticated && ll > RESP_UNAUTH_MAX_MULTIBULK_LEN)
             return fail(p, "Protocol error: unauthenticated multibulk length");
@@ -223,7 +182,7 @@ static int parse_multibulk(struct resp_parser *p, char *buf, size_t len, size_t 
                 reset(p);
                 return SHALE_PROTO;
             }
-            if (!parse_ll(buf + hdr + 1, cr - hdr - 1, &ll) || ll < 0 ||
+            if (!shale_strconv_ll((struct slice){buf + hdr + 1, cr - hdr - 1}, &ll) || ll < 0 ||
                 ll > p->limits.max_bulk_len)
                 return fail(p, "Protocol error: invalid bulk length");
             if (p->unauthenticated && ll > RESP_UNAUTH_MAX_BULK_LEN)

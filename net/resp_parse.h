@@ -41,11 +41,11 @@ struct resp_parser {
     long long bulk_len;        /* multibulk: payload length of the current arg, -1 = header
                                   not read yet */
     int argc;
-    size_t arg_cap;     /* entries allocated in argv and arg_off */
-    struct slice *argv; /* returned to the caller on SHALE_OK */
-    size_t *arg_off;    /* multibulk: offset of each arg's payload until complete */
+    size_t arg_cap;      /* entries allocated in argv and arg_off */
+    struct slice *argv;  /* returned to the caller on SHALE_OK */
+    size_t *arg_off;     /* multibulk: offset of each arg's payload until complete */
     int unauthenticated; /* apply the RESP_UNAUTH_* limits */
-    char error[64];     /* last SHALE_PROTO message */
+    char error[64];      /* last SHALE_PROTO message */
 };
 
 /* limits == NULL means the Redis defaults above. */

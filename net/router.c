@@ -141,8 +141,8 @@ void shale_router_dispatch(struct io_thread *t, struct conn *c, struct request *
             for (size_t i = 0; i <= n && i < sizeof(upper); i++)
                 upper[i] = (char)toupper((unsigned char)cmd->name[i]);
             int sublen = r->argv[1].len > 128 ? 128 : (int)r->argv[1].len;
-            shale_resp_add_errorf(&r->reply, "ERR unknown subcommand '%.*s'. Try %s HELP.",
-                                  sublen, r->argv[1].ptr, upper);
+            shale_resp_add_errorf(&r->reply, "ERR unknown subcommand '%.*s'. Try %s HELP.", sublen,
+                                  r->argv[1].ptr, upper);
             shale_router_finish(r);
             return;
         }

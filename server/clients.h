@@ -34,9 +34,9 @@ struct clients {
     pthread_mutex_t lock;
     struct client_info *head; /* lock */
     _Atomic uint64_t next_id;
-    _Atomic uint64_t connected;        /* accepted and not yet closed */
-    _Atomic uint64_t total_received;   /* total_connections_received */
-    _Atomic uint64_t rejected;         /* rejected_connections */
+    _Atomic uint64_t connected;      /* accepted and not yet closed */
+    _Atomic uint64_t total_received; /* total_connections_received */
+    _Atomic uint64_t rejected;       /* rejected_connections */
 };
 
 void shale_clients_init(struct clients *reg);

@@ -12,6 +12,8 @@
 #include "shards/t_keys.h"
 #include "shards/t_string.h"
 
+/* The table reads as columns: keep the formatter out. */
+/* clang-format off */
 #define W  CMD_WRITE
 #define R  CMD_READONLY
 #define M  CMD_DENYOOM
@@ -111,8 +113,10 @@ static const struct command commands[] = {
     SHARD("persist", 2, W | F, 1, 1, 1, SPLIT_NONE, shale_cmd_persist, "generic")
 };
 
-#define NCOMMANDS ((int)(sizeof(commands) / sizeof(commands[0])))
-#define LOOKUP_SIZE 256 /* power of two, > 2 x NCOMMANDS */
+/* clang-format on */
+
+#define NCOMMANDS    ((int)(sizeof(commands) / sizeof(commands[0])))
+#define LOOKUP_SIZE  256 /* power of two, > 2 x NCOMMANDS */
 #define NAME_MAX_LEN 32
 
 /* Open-addressed index from lower-case name to row; built once at setup. */

@@ -201,7 +201,8 @@ int shale_config_set(struct config *cfg, const char *name, const char *const *va
     if (nvalues > 1 && o->type != CONFIG_STRING)
         return fail(err, errlen, "wrong number of arguments");
     if (o->type == CONFIG_BOOL && !strcasecmp(o->name, "appendonly") && !strcasecmp(joined, "yes"))
-        return fail(err, errlen, "appendonly is not supported: shale is a cache without persistence");
+        return fail(err, errlen,
+                    "appendonly is not supported: shale is a cache without persistence");
     return set_value(cfg, o, joined, err, errlen);
 }
 
@@ -255,9 +256,8 @@ int shale_config_load_file(struct config *cfg, const char *path, char *err, size
         int n = split_line(line, words, 64);
         if (n < 0) {
             rc = fail(err, errlen, "%s:%d: unbalanced quotes or too many arguments", path, lineno);
-        } else if (n > 0 &&
-                   shale_config_set(cfg, words[0], (const char *const *)words + 1, n - 1, msg,
-                                    sizeof(msg)) < 0) {
+        } else if (n > 0 && shale_config_set(cfg, words[0], (const char *const *)words + 1, n - 1,
+                                             msg, sizeof(msg)) < 0) {
             rc = fail(err, errlen, "%s:%d: '%s': %s", path, lineno, words[0], msg);
         }
     }

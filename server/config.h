@@ -15,8 +15,10 @@ enum config_type {
 };
 
 #define CONFIG_NO_CHOICES NULL
-#define LOGLEVEL_CHOICES "debug verbose notice warning"
+#define LOGLEVEL_CHOICES  "debug verbose notice warning"
 
+/* The table reads as columns: keep the formatter out. */
+/* clang-format off */
 /* X(field, name, type, default, min, max, choices, help) */
 #define SHALE_CONFIG_OPTIONS(X)                                                                    \
     X(port, "port", CONFIG_INT, "6379", 0, 65535, NULL, "TCP port (0: no plain listener)")        \
@@ -54,13 +56,15 @@ enum config_type {
     X(appendonly, "appendonly", CONFIG_BOOL, "no", 0, 0, NULL,                                     \
       "accepted for compatibility; must be no")
 
+/* clang-format on */
+
 struct config {
 #define CONFIG_FIELD(field, name, type, def, min, max, choices, help) CONFIG_CTYPE_##type field;
-#define CONFIG_CTYPE_CONFIG_INT long long
-#define CONFIG_CTYPE_CONFIG_MEMORY long long
-#define CONFIG_CTYPE_CONFIG_BOOL long long
-#define CONFIG_CTYPE_CONFIG_ENUM long long
-#define CONFIG_CTYPE_CONFIG_STRING char *
+#define CONFIG_CTYPE_CONFIG_INT                                       long long
+#define CONFIG_CTYPE_CONFIG_MEMORY                                    long long
+#define CONFIG_CTYPE_CONFIG_BOOL                                      long long
+#define CONFIG_CTYPE_CONFIG_ENUM                                      long long
+#define CONFIG_CTYPE_CONFIG_STRING                                    char *
     SHALE_CONFIG_OPTIONS(CONFIG_FIELD)
 #undef CONFIG_FIELD
 };

@@ -58,8 +58,8 @@ static uint64_t sum_shards(const struct server *srv, size_t offset)
     uint64_t total = 0;
     for (int i = 0; i < srv->nshards; i++) {
         const struct shard_public_stats *st = shale_shard_stats(srv->shards[i]);
-        total += atomic_load_explicit((_Atomic uint64_t *)((char *)st + offset),
-                                      memory_order_relaxed);
+        total +=
+            atomic_load_explicit((_Atomic uint64_t *)((char *)st + offset), memory_order_relaxed);
     }
     return total;
 }
@@ -70,16 +70,14 @@ void shale_info_sample(struct server *srv, struct info_rates *rates)
     uint64_t commands = sum_io(srv, offsetof(struct io_stats, commands));
     if (rates->last_us) {
         int64_t elapsed = now - rates->last_us;
-        uint64_t rate = elapsed > 0 ? (commands - rates->last_commands) * 1000000 /
-                                          (uint64_t)elapsed
-                                    : 0;
+        uint64_t rate =
+            elapsed > 0 ? (commands - rates->last_commands) * 1000000 / (uint64_t)elapsed : 0;
         rates->samples[rates->next] = rate;
         rates->next = (rates->next + 1) % INFO_RATE_SAMPLES;
         uint64_t sum = 0;
         for (int i = 0; i < INFO_RATE_SAMPLES; i++)
             sum += rates->samples[i];
-        atomic_store_explicit(&rates->ops_per_sec, sum / INFO_RATE_SAMPLES,
-                              memory_order_relaxed);
+        atomic_store_explicit(&rates->ops_per_sec, sum / INFO_RATE_SAMPLES, memory_order_relaxed);
     }
     rates->last_us = now;
     rates->last_commands = commands;
@@ -157,12 +155,11 @@ static void section_stats(struct server *srv, struct resp_buf *out)
         (unsigned long long)atomic_load(&srv->clients.rejected));
     add(out, "expired_keys:%llu\r\n",
         (unsigned long long)sum_shards(srv, offsetof(struct shard_public_stats, expired_keys)));
-    uint64_t stale = sum_shards(srv, offsetof(struct shard_public_stats,
-                                              expire_stale_perc_x10000));
+    uint64_t stale = sum_shards(srv, offsetof(struct shard_public_stats, expire_stale_perc_x10000));
     add(out, "expired_stale_perc:%.2f\r\n", (double)stale / 100.0 / srv->nshards);
     add(out, "expired_time_cap_reached_count:%llu\r\n",
-        (unsigned long long)sum_shards(srv, offsetof(struct shard_public_stats,
-                                                     expire_time_cap_reached)));
+        (unsigned long long)sum_shards(
+            srv, offsetof(struct shard_public_stats, expire_time_cap_reached)));
     add(out, "expire_cycle_cpu_milliseconds:%llu\r\n",
         (unsigned long long)sum_shards(srv, offsetof(struct shard_public_stats, expire_cpu_us)) /
             1000);
@@ -170,8 +167,7 @@ static void section_stats(struct server *srv, struct resp_buf *out)
     add(out, "keyspace_hits:%llu\r\n",
         (unsigned long long)sum_shards(srv, offsetof(struct shard_public_stats, keyspace_hits)));
     add(out, "keyspace_misses:%llu\r\n",
-        (unsigned long long)sum_shards(srv,
-                                       offsetof(struct shard_public_stats, keyspace_misses)));
+        (unsigned long long)sum_shards(srv, offsetof(struct shard_public_stats, keyspace_misses)));
     add(out, "pubsub_channels:0\r\npubsub_patterns:0\r\n");
 }
 
@@ -196,8 +192,9 @@ static void section_commandstats(struct server *srv, struct resp_buf *out)
         for (int t = 0; t < srv->nio; t++)
             calls += atomic_load_explicit(&srv->io[t]->stats.cmd_calls[i], memory_order_relaxed);
         if (calls)
-            add(out, "cmdstat_%s:calls=%llu,usec=0,usec_per_call=0.00,rejected_calls=0,"
-                     "failed_calls=0\r\n",
+            add(out,
+                "cmdstat_%s:calls=%llu,usec=0,usec_per_call=0.00,rejected_calls=0,"
+                "failed_calls=0\r\n",
                 shale_command_at(i)->name, (unsigned long long)calls);
     }
 }
@@ -248,8 +245,7 @@ static const struct {
 };
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
 
-void shale_info_build(struct server *srv, struct resp_buf *out, int nargs,
-                      const struct slice *args)
+void shale_info_build(struct server *srv, struct resp_buf *out, int nargs, const struct slice *args)
 {
     int want[NSECTIONS] = {0};
     for (size_t i = 0; i < NSECTIONS; i++)

@@ -17,11 +17,11 @@ struct server;
 #define INFO_RATE_SAMPLES 16
 
 struct info_rates {
-    int64_t last_us;         /* main thread */
-    uint64_t last_commands;  /* main thread */
+    int64_t last_us;                     /* main thread */
+    uint64_t last_commands;              /* main thread */
     uint64_t samples[INFO_RATE_SAMPLES]; /* main thread */
-    int next;                /* main thread */
-    _Atomic uint64_t ops_per_sec; /* read by INFO on any thread */
+    int next;                            /* main thread */
+    _Atomic uint64_t ops_per_sec;        /* read by INFO on any thread */
 };
 
 /* Main thread, every 100 ms. */

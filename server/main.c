@@ -34,8 +34,7 @@ static int usable_cpus(void)
     if (f) {
         char quota[32];
         long period = 0;
-        if (fscanf(f, "%31s %ld", quota, &period) == 2 && strcmp(quota, "max") != 0 &&
-            period > 0) {
+        if (fscanf(f, "%31s %ld", quota, &period) == 2 && strcmp(quota, "max") != 0 && period > 0) {
             long q = atol(quota);
             int limit = (int)((q + period - 1) / period);
             if (limit >= 1 && limit < n)
@@ -170,10 +169,11 @@ int main(int argc, char **argv)
 
     shale_log(LOG_NOTICE, "shale %s (redis %s compatible), pid %d, malloc %s", SHALE_VERSION,
               SHALE_REDIS_VERSION, (int)getpid(), shale_mem_allocator_name());
-    shale_log(LOG_NOTICE, "Threads: %d I/O, %d shards (of %d usable CPUs), spin %lld us",
-              srv->nio, srv->nshards, usable_cpus(), cfg.spin_us);
-    shale_log(LOG_NOTICE, "Memory plan: %lld request slots and %lld x 16KB read buffers per I/O "
-                          "thread, %lld connection slots per I/O thread",
+    shale_log(LOG_NOTICE, "Threads: %d I/O, %d shards (of %d usable CPUs), spin %lld us", srv->nio,
+              srv->nshards, usable_cpus(), cfg.spin_us);
+    shale_log(LOG_NOTICE,
+              "Memory plan: %lld request slots and %lld x 16KB read buffers per I/O "
+              "thread, %lld connection slots per I/O thread",
               cfg.io_thread_requests, cfg.io_buffers, cfg.maxclients);
     shale_log(LOG_NOTICE, "Ready to accept connections tcp on port %lld", cfg.port);
 

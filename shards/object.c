@@ -72,32 +72,13 @@ static size_t value_offset(const struct kobj *o)
     return off + klen;
 }
 
-struct kobj *shale_kobj_new_string(struct slice key, struct slice value, int64_t expire_ms)
+/* Allocates an object of `type` with room for value_size bytes after the
+ * key, writes header, expire and key, and returns where the value goes. */
+static struct kobj *new_object(unsigned type, struct slice key, int64_t expire_ms,
+                               size_t value_size, uint8_t **value)
 {
-    size_t size = HDR_SIZE + (expire_ms >= 0 ? EXPIRE_SIZE : 0) + varint_size(key.len) + key.len +
-                  varint_size(value.len) + value.len;
-    struct kobj *o = shale_malloc(size);
-    uint8_t *p = o->bytes;
-    p[0] = KOBJ_STRING;
-    p[1] = p[2] = p[3] = 0;
-    p += HDR_SIZE;
-    if (expire_ms >= 0) {
-        o->bytes[0] |= FLAG_HASEXPIRE;
-        memcpy(p, &expire_ms, EXPIRE_SIZE);
-        p += EXPIRE_SIZE;
-    }
-    p += varint_put(p, key.len);
-    memcpy(p, key.ptr, key.len);
-    p += key.len;
-    p += varint_put(p, value.len);
-    memcpy(p, value.ptr, value.len);
-    return o;
-}
-
-struct kobj *shale_kobj_new_ptr(struct slice key, unsigned type, void *value, int64_t expire_ms)
-{
-    size_t size = HDR_SIZE + (expire_ms >= 0 ? EXPIRE_SIZE : 0) + varint_size(key.len) + key.len +
-                  sizeof(void *);
+    size_t size =
+        HDR_SIZE + (expire_ms >= 0 ? EXPIRE_SIZE : 0) + varint_size(key.len) + key.len + value_size;
     struct kobj *o = shale_malloc(size);
     uint8_t *p = o->bytes;
     p[0] = (uint8_t)(type & TYPE_MASK);
@@ -110,7 +91,24 @@ struct kobj *shale_kobj_new_ptr(struct slice key, unsigned type, void *value, in
     }
     p += varint_put(p, key.len);
     memcpy(p, key.ptr, key.len);
-    p += key.len;
+    *value = p + key.len;
+    return o;
+}
+
+struct kobj *shale_kobj_new_string(struct slice key, struct slice value, int64_t expire_ms)
+{
+    uint8_t *p;
+    struct kobj *o =
+        new_object(KOBJ_STRING, key, expire_ms, varint_size(value.len) + value.len, &p);
+    p += varint_put(p, value.len);
+    memcpy(p, value.ptr, value.len);
+    return o;
+}
+
+struct kobj *shale_kobj_new_ptr(struct slice key, unsigned type, void *value, int64_t expire_ms)
+{
+    uint8_t *p;
+    struct kobj *o = new_object(type, key, expire_ms, sizeof(value), &p);
     memcpy(p, &value, sizeof(value));
     return o;
 }

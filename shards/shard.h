@@ -25,8 +25,8 @@ struct shard_public_stats {
     _Atomic uint64_t expire_time_cap_reached;
     _Atomic uint64_t expire_cpu_us;
     _Atomic uint64_t expire_stale_perc_x10000; /* expired_stale_perc x 100 */
-    _Atomic uint64_t *keys;    /* [databases] */
-    _Atomic uint64_t *expires; /* [databases] */
+    _Atomic uint64_t *keys;                    /* [databases] */
+    _Atomic uint64_t *expires;                 /* [databases] */
 };
 
 struct shard;

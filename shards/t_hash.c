@@ -20,6 +20,7 @@
 #include "server/glob.h"
 #include "server/mem.h"
 #include "server/status.h"
+#include "server/strconv.h"
 #include "shards/exec.h"
 #include "shards/hash.h"
 #include "shards/keyspace.h"
@@ -181,13 +182,13 @@ void shale_cmd_hincrby(struct exec_ctx *x, struct request *r)
     long long incr, v = 0;
     char buf[32];
 
-    if (!shale_string_to_ll(r->argv[3], &incr)) {
+    if (!shale_strconv_ll(r->argv[3], &incr)) {
         shale_resp_add_error(&r->reply, ERR_NOT_INTEGER);
         return;
     }
     if (open_hash(x, r, &ref, &h) != SHALE_OK)
         return;
-    if (shale_hash_get(h, r->argv[2], &cur) && !shale_string_to_ll(cur, &v)) {
+    if (shale_hash_get(h, r->argv[2], &cur) && !shale_strconv_ll(cur, &v)) {
         shale_resp_add_error(&r->reply, "ERR hash value is not an integer");
         store_hash(x, r, ref, h); /* unchanged; a new, empty hash is dropped */
         return;
@@ -234,7 +235,7 @@ void shale_cmd_hincrbyfloat(struct exec_ctx *x, struct request *r)
     long double incr, v = 0;
     char buf[LD_STR_SIZE];
 
-    if (!shale_string_to_ld(r->argv[3], &incr)) {
+    if (!shale_strconv_ld(r->argv[3], &incr)) {
         shale_resp_add_error(&r->reply, ERR_NOT_FLOAT);
         return;
     }
@@ -244,7 +245,7 @@ void shale_cmd_hincrbyfloat(struct exec_ctx *x, struct request *r)
     }
     if (open_hash(x, r, &ref, &h) != SHALE_OK)
         return;
-    if (shale_hash_get(h, r->argv[2], &cur) && !shale_string_to_ld(cur, &v)) {
+    if (shale_hash_get(h, r->argv[2], &cur) && !shale_strconv_ld(cur, &v)) {
         shale_resp_add_error(&r->reply, "ERR hash value is not a float");
         store_hash(x, r, ref, h); /* unchanged; a new, empty hash is dropped */
         return;
@@ -432,7 +433,7 @@ void shale_cmd_hrandfield(struct exec_ctx *x, struct request *r)
     long long count;
 
     if (r->argc >= 3) {
-        if (!shale_string_to_ll(r->argv[2], &count)) {
+        if (!shale_strconv_ll(r->argv[2], &count)) {
             shale_resp_add_error(&r->reply, ERR_NOT_INTEGER);
             return;
         }
@@ -531,7 +532,7 @@ void shale_cmd_hscan(struct exec_ctx *x, struct request *r)
     for (int i = 3; i < r->argc;) {
         int left = r->argc - i;
         if (slice_eq_nocase(r->argv[i], "count") && left >= 2) {
-            if (!shale_string_to_ll(r->argv[i + 1], &count)) {
+            if (!shale_strconv_ll(r->argv[i + 1], &count)) {
                 shale_resp_add_error(&r->reply, ERR_NOT_INTEGER);
                 return;
             }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "server/status.h"
+#include "server/strconv.h"
 #include "shards/exec.h"
 #include "shards/keyspace.h"
 #include "shards/object.h"
@@ -152,7 +153,7 @@ static void expire_generic(struct exec_ctx *x, struct request *r, const char *cm
 
     if (parse_expire_opts(r, &flags) != SHALE_OK)
         return;
-    if (!shale_string_to_ll(r->argv[2], &when)) {
+    if (!shale_strconv_ll(r->argv[2], &when)) {
         shale_resp_add_error(&r->reply, "ERR value is not an integer or out of range");
         return;
     }

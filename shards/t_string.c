@@ -8,6 +8,8 @@
  * into the table slot (keyspace_moved) before anything else runs. */
 #include "shards/t_string.h"
 
+#include "server/strconv.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -30,67 +32,8 @@
 #define ERR_TOO_LONG    "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
 
 /* Redis's LONG_STR_SIZE - 1: string2ll refuses anything longer. */
-#define LL_STR_MAX 20
 /* Redis's MAX_LONG_DOUBLE_CHARS: "%.17Lf" of the largest long double fits. */
 #define LD_STR_SIZE (5 * 1024)
-
-int shale_string_to_ll(struct slice s, long long *out)
-{
-    size_t i = 0;
-    int negative = 0;
-    unsigned long long v;
-
-    if (s.len == 0 || s.len > LL_STR_MAX)
-        return 0;
-    if (s.len == 1 && s.ptr[0] == '0') {
-        *out = 0;
-        return 1;
-    }
-    if (s.ptr[0] == '-') {
-        negative = 1;
-        if (++i == s.len)
-            return 0;
-    }
-    if (s.ptr[i] < '1' || s.ptr[i] > '9')
-        return 0;
-    v = (unsigned long long)(s.ptr[i++] - '0');
-    for (; i < s.len; i++) {
-        unsigned d = (unsigned)(s.ptr[i] - '0');
-        if (d > 9 || v > (ULLONG_MAX - d) / 10)
-            return 0;
-        v = v * 10 + d;
-    }
-    if (negative) {
-        if (v > (unsigned long long)LLONG_MAX + 1)
-            return 0;
-        *out = v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN : -(long long)v;
-    } else {
-        if (v > LLONG_MAX)
-            return 0;
-        *out = (long long)v;
-    }
-    return 1;
-}
-
-int shale_string_to_ld(struct slice s, long double *out)
-{
-    char buf[LD_STR_SIZE];
-    char *end;
-    long double v;
-
-    if (s.len == 0 || s.len >= sizeof(buf))
-        return 0;
-    memcpy(buf, s.ptr, s.len);
-    buf[s.len] = '\0';
-    errno = 0;
-    v = strtold(buf, &end);
-    /* end must reach the slice's end: an embedded NUL stops strtold early. */
-    if (isspace((unsigned char)buf[0]) || (size_t)(end - buf) != s.len || errno == EINVAL ||
-        (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL || v == 0)) || isnan(v))
-        return 0;
-    *out = v;
-    return 1;
-}
 
 /* Redis's ld2string in LD_STR_HUMAN mode for a finite v: "%.17Lf" without
  * trailing zeros or a trailing dot, and "-0" written as "0". Returns the
@@ -265,7 +208,7 @@ static int expire_ms(struct exec_ctx *x, struct request *r, const char *cmd, str
     long long v;
     int seconds = (unit & (OPT_EX | OPT_EXAT)) != 0;
 
-    if (!shale_string_to_ll(arg, &v)) {
+    if (!shale_strconv_ll(arg, &v)) {
         shale_resp_add_error(&r->reply, ERR_NOT_INTEGER);
         return SHALE_ERR;
     }
@@ -449,7 +392,7 @@ void shale_cmd_getrange(struct exec_ctx *x, struct request *r)
     struct kobj **ref;
     struct slice v;
 
-    if (!shale_string_to_ll(r->argv[2], &start) || !shale_string_to_ll(r->argv[3], &end)) {
+    if (!shale_strconv_ll(r->argv[2], &start) || !shale_strconv_ll(r->argv[3], &end)) {
         shale_resp_add_error(&r->reply, ERR_NOT_INTEGER);
         return;
     }
@@ -490,7 +433,7 @@ void shale_cmd_setrange(struct exec_ctx *x, struct request *r)
     struct kobj **ref;
     size_t len;
 
-    if (!shale_string_to_ll(r->argv[2], &offset)) {
+    if (!shale_strconv_ll(r->argv[2], &offset)) {
         shale_resp_add_error(&r->reply, ERR_NOT_INTEGER);
         return;
     }
@@ -526,7 +469,7 @@ static void incr_by(struct exec_ctx *x, struct request *r, long long by)
 
     if (lookup_string(x, r, r->argv[1], LOOKUP_WRITE, &ref) != SHALE_OK)
         return;
-    if (ref && !shale_string_to_ll(shale_kobj_string(*ref), &v)) {
+    if (ref && !shale_strconv_ll(shale_kobj_string(*ref), &v)) {
         shale_resp_add_error(&r->reply, ERR_NOT_INTEGER);
         return;
     }
@@ -554,7 +497,7 @@ void shale_cmd_incrby(struct exec_ctx *x, struct request *r)
 {
     long long by;
 
-    if (!shale_string_to_ll(r->argv[2], &by)) {
+    if (!shale_strconv_ll(r->argv[2], &by)) {
         shale_resp_add_error(&r->reply, ERR_NOT_INTEGER);
         return;
     }
@@ -565,7 +508,7 @@ void shale_cmd_decrby(struct exec_ctx *x, struct request *r)
 {
     long long by;
 
-    if (!shale_string_to_ll(r->argv[2], &by)) {
+    if (!shale_strconv_ll(r->argv[2], &by)) {
         shale_resp_add_error(&r->reply, ERR_NOT_INTEGER);
         return;
     }
@@ -586,8 +529,8 @@ void shale_cmd_incrbyfloat(struct exec_ctx *x, struct request *r)
 
     if (lookup_string(x, r, r->argv[1], LOOKUP_WRITE, &ref) != SHALE_OK)
         return;
-    if ((ref && !shale_string_to_ld(shale_kobj_string(*ref), &v)) ||
-        !shale_string_to_ld(r->argv[2], &by)) {
+    if ((ref && !shale_strconv_ld(shale_kobj_string(*ref), &v)) ||
+        !shale_strconv_ld(r->argv[2], &by)) {
         shale_resp_add_error(&r->reply, ERR_NOT_FLOAT);
         return;
     }

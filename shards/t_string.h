@@ -14,13 +14,6 @@ struct request;
  * yet, so this is the default, not the setting. */
 #define T_STRING_MAX_LEN (512LL * 1024 * 1024)
 
-/* Redis's string2ll: optional '-', then "0" or a non-zero digit and digits;
- * no spaces, no '+', no leading zeros, no "-0", range checked. 1 if valid. */
-int shale_string_to_ll(struct slice s, long long *out);
-/* Redis's string2ld: strtold over the whole slice, no leading space, no NaN,
- * no overflow or underflow to zero. 1 if valid. */
-int shale_string_to_ld(struct slice s, long double *out);
-
 void shale_cmd_get(struct exec_ctx *x, struct request *r);
 void shale_cmd_set(struct exec_ctx *x, struct request *r);
 void shale_cmd_setnx(struct exec_ctx *x, struct request *r);

@@ -17,6 +17,7 @@
 #include "net/request.h"
 #include "net/resp_write.h"
 #include "server/mem.h"
+#include "server/strconv.h"
 #include "shards/exec.h"
 #include "shards/keyspace.h"
 #include "shards/object.h"
@@ -195,20 +196,20 @@ static void test_string_to_ll_is_strict(void **state)
 
     (void)state;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        if (shale_string_to_ll(slice_of(bad[i]), &v))
+        if (shale_strconv_ll(slice_of(bad[i]), &v))
             print_message("accepted \"%s\"\n", bad[i]);
-        assert_false(shale_string_to_ll(slice_of(bad[i]), &v));
+        assert_false(shale_strconv_ll(slice_of(bad[i]), &v));
     }
-    assert_true(shale_string_to_ll(slice_of("0"), &v));
+    assert_true(shale_strconv_ll(slice_of("0"), &v));
     assert_int_equal(v, 0);
-    assert_true(shale_string_to_ll(slice_of("-1"), &v));
+    assert_true(shale_strconv_ll(slice_of("-1"), &v));
     assert_int_equal(v, -1);
-    assert_true(shale_string_to_ll(slice_of("9223372036854775807"), &v));
+    assert_true(shale_strconv_ll(slice_of("9223372036854775807"), &v));
     assert_true(v == LLONG_MAX);
-    assert_true(shale_string_to_ll(slice_of("-9223372036854775808"), &v));
+    assert_true(shale_strconv_ll(slice_of("-9223372036854775808"), &v));
     assert_true(v == LLONG_MIN);
     /* Binary safe: an embedded NUL is not a digit. */
-    assert_false(shale_string_to_ll((struct slice){"1\0002", 3}, &v));
+    assert_false(shale_strconv_ll((struct slice){"1\0002", 3}, &v));
 }
 
 static void test_string_to_ld_is_strict(void **state)
@@ -218,15 +219,15 @@ static void test_string_to_ld_is_strict(void **state)
 
     (void)state;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        if (shale_string_to_ld(slice_of(bad[i]), &v))
+        if (shale_strconv_ld(slice_of(bad[i]), &v))
             print_message("accepted \"%s\"\n", bad[i]);
-        assert_false(shale_string_to_ld(slice_of(bad[i]), &v));
+        assert_false(shale_strconv_ld(slice_of(bad[i]), &v));
     }
-    assert_true(shale_string_to_ld(slice_of("5.0e3"), &v));
+    assert_true(shale_strconv_ld(slice_of("5.0e3"), &v));
     assert_true(v == 5000.0L);
-    assert_true(shale_string_to_ld(slice_of("+1.5"), &v)); /* strtold takes '+' */
-    assert_true(shale_string_to_ld(slice_of("inf"), &v));  /* as Redis's string2ld */
-    assert_false(shale_string_to_ld((struct slice){"1\0002", 3}, &v));
+    assert_true(shale_strconv_ld(slice_of("+1.5"), &v)); /* strtold takes '+' */
+    assert_true(shale_strconv_ld(slice_of("inf"), &v));  /* as Redis's string2ld */
+    assert_false(shale_strconv_ld((struct slice){"1\0002", 3}, &v));
 }
 
 /* ---- GET / SET --------------------------------------------------------- */

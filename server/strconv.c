@@ -1,0 +1,71 @@
+/* strconv: see strconv.h. */
+#include "server/strconv.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LL_STR_MAX 20
+/* Redis's MAX_LONG_DOUBLE_CHARS: "%.17Lf" of the largest long double fits. */
+#define LD_STR_SIZE (5 * 1024)
+
+int shale_strconv_ll(struct slice s, long long *out)
+{
+    size_t i = 0;
+    int negative = 0;
+    unsigned long long v;
+
+    if (s.len == 0 || s.len > LL_STR_MAX)
+        return 0;
+    if (s.len == 1 && s.ptr[0] == '0') {
+        *out = 0;
+        return 1;
+    }
+    if (s.ptr[0] == '-') {
+        negative = 1;
+        if (++i == s.len)
+            return 0;
+    }
+    if (s.ptr[i] < '1' || s.ptr[i] > '9')
+        return 0;
+    v = (unsigned long long)(s.ptr[i++] - '0');
+    for (; i < s.len; i++) {
+        unsigned d = (unsigned)(s.ptr[i] - '0');
+        if (d > 9 || v > (ULLONG_MAX - d) / 10)
+            return 0;
+        v = v * 10 + d;
+    }
+    if (negative) {
+        if (v > (unsigned long long)LLONG_MAX + 1)
+            return 0;
+        *out = v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN : -(long long)v;
+    } else {
+        if (v > LLONG_MAX)
+            return 0;
+        *out = (long long)v;
+    }
+    return 1;
+}
+
+int shale_strconv_ld(struct slice s, long double *out)
+{
+    char buf[LD_STR_SIZE];
+    char *end;
+    long double v;
+
+    if (s.len == 0 || s.len >= sizeof(buf))
+        return 0;
+    memcpy(buf, s.ptr, s.len);
+    buf[s.len] = '\0';
+    errno = 0;
+    v = strtold(buf, &end);
+    /* end must reach the slice's end: an embedded NUL stops strtold early. */
+    if (isspace((unsigned char)buf[0]) || (size_t)(end - buf) != s.len || errno == EINVAL ||
+        (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL || v == 0)) || isnan(v))
+        return 0;
+    *out = v;
+    return 1;
+}
