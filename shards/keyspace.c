@@ -79,6 +79,11 @@ struct kobj **shale_keyspace_find(struct keyspace *ks, int db, struct slice key,
     return ref;
 }
 
+void shale_keyspace_prefetch(const struct keyspace *ks, int db, struct slice key)
+{
+    shale_table_prefetch(ks->dbs[db].table, key.ptr, key.len);
+}
+
 void shale_keyspace_add(struct keyspace *ks, int db, struct kobj *o)
 {
     struct db *d = &ks->dbs[db];

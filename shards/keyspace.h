@@ -20,6 +20,8 @@ int shale_keyspace_databases(const struct keyspace *ks);
  * time is <= now_ms is deleted here (lazy expiry) and counted as expired.
  * Valid until the next call that adds or removes keys. */
 struct kobj **shale_keyspace_find(struct keyspace *ks, int db, struct slice key, int64_t now_ms);
+/* Hint: key will be looked up soon (see shale_table_prefetch). */
+void shale_keyspace_prefetch(const struct keyspace *ks, int db, struct slice key);
 /* Adds an object whose key is not present. */
 void shale_keyspace_add(struct keyspace *ks, int db, struct kobj *o);
 /* Puts a NEW object o (same key) into a slot returned by find and frees the

@@ -22,6 +22,8 @@
 /* Requests taken from one ring before looking at the next, so a flood from
  * one I/O thread cannot starve the others. */
 #define BATCH_PER_RING 256
+/* Requests whose keys are prefetched together before any of them runs. */
+#define PREFETCH_BATCH 16
 
 struct shard {
     int index;                /* read-only after create */
@@ -134,6 +136,13 @@ static void publish_stats(struct shard *s)
                           memory_order_relaxed);
 }
 
+static void prefetch_key(struct exec_ctx *x, const struct request *r)
+{
+    int first = r->cmd->first_key;
+    if (first > 0 && first < r->argc)
+        shale_keyspace_prefetch(x->ks, r->db, r->argv[first]);
+}
+
 /* Executes what is waiting on every inbound ring; returns how many ran. */
 static unsigned drain(struct shard *s)
 {
@@ -142,17 +151,28 @@ static unsigned drain(struct shard *s)
     for (int io = 0; io < s->nio; io++) {
         struct ring *in = s->inbound[io], *out = s->outbound[io];
         unsigned n = 0;
-        struct request *r;
-        while (n < BATCH_PER_RING && (r = ring_pop(in)) != NULL) {
-            /* The I/O thread marks it done when it takes it back: until
-             * then the request is the shard's, state included. */
-            r->cmd->shard_proc(&s->exec, r);
-            if (!ring_stage(out, r)) {
-                shale_log(LOG_WARNING, "shard %d: reply ring to I/O thread %d is full", s->index,
-                          io);
-                abort();
+        while (n < BATCH_PER_RING) {
+            struct request *batch[PREFETCH_BATCH];
+            unsigned k = 0;
+            while (k < PREFETCH_BATCH && (batch[k] = ring_pop(in)) != NULL)
+                k++;
+            if (!k)
+                break;
+            /* Start every key's bucket load before the first lookup, so the
+             * cache misses of a batch overlap instead of queueing. */
+            for (unsigned i = 0; i < k; i++)
+                prefetch_key(&s->exec, batch[i]);
+            for (unsigned i = 0; i < k; i++) {
+                /* The I/O thread marks it done when it takes it back: until
+                 * then the request is the shard's, state included. */
+                batch[i]->cmd->shard_proc(&s->exec, batch[i]);
+                if (!ring_stage(out, batch[i])) {
+                    shale_log(LOG_WARNING, "shard %d: reply ring to I/O thread %d is full",
+                              s->index, io);
+                    abort();
+                }
             }
-            n++;
+            n += k;
         }
         if (n && ring_publish(out))
             s->wake_pending[io] = 1;

@@ -520,6 +520,13 @@ void **shale_table_find_ref(struct table *t, const void *key, size_t len)
     return &loc.array->buckets[loc.bucket].slots[loc.slot];
 }
 
+void shale_table_prefetch(const struct table *t, const void *key, size_t len)
+{
+    if (t->size == 0 || !t->cur.nbuckets)
+        return;
+    __builtin_prefetch(&t->cur.buckets[home_of(&t->cur, key_hash(t, key, len))]);
+}
+
 void *shale_table_find(struct table *t, const void *key, size_t len)
 {
     void **ref = shale_table_find_ref(t, key, len);

@@ -97,6 +97,9 @@ size_t shale_table_size(const struct table *t);
  * move entries). */
 void **shale_table_find_ref(struct table *t, const void *key, size_t len);
 void *shale_table_find(struct table *t, const void *key, size_t len);
+/* Starts loading the bucket where key would live, so a lookup a little
+ * later finds it in cache (the shard does this for a batch of commands). */
+void shale_table_prefetch(const struct table *t, const void *key, size_t len);
 /* Inserts an entry whose key is not present (caller checked). */
 void shale_table_add(struct table *t, void *entry);
 /* Removes and returns the entry with this key, or NULL. */
