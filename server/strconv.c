@@ -5,12 +5,11 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define LL_STR_MAX 20
-/* Redis's MAX_LONG_DOUBLE_CHARS: "%.17Lf" of the largest long double fits. */
-#define LD_STR_SIZE (5 * 1024)
 
 int shale_strconv_ll(struct slice s, long long *out)
 {
@@ -52,7 +51,7 @@ int shale_strconv_ll(struct slice s, long long *out)
 
 int shale_strconv_ld(struct slice s, long double *out)
 {
-    char buf[LD_STR_SIZE];
+    char buf[STRCONV_LD_SIZE];
     char *end;
     long double v;
 
@@ -68,4 +67,23 @@ int shale_strconv_ld(struct slice s, long double *out)
         return 0;
     *out = v;
     return 1;
+}
+
+int shale_strconv_ld_human(char *buf, size_t size, long double v)
+{
+    int n = snprintf(buf, size, "%.17Lf", v);
+    if (n < 0 || (size_t)n >= size)
+        return 0;
+    if (memchr(buf, '.', (size_t)n)) {
+        while (buf[n - 1] == '0')
+            n--;
+        if (buf[n - 1] == '.')
+            n--;
+    }
+    if (n == 2 && buf[0] == '-' && buf[1] == '0') {
+        buf[0] = '0';
+        n = 1;
+    }
+    buf[n] = '\0';
+    return n;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "server/mem.h"
+#include "server/varint.h"
 
 #define HDR_SIZE   9
 #define OFF_USED   1
@@ -27,42 +28,6 @@ static void put32(uint8_t *p, uint32_t v)
     p[1] = (uint8_t)(v >> 8);
     p[2] = (uint8_t)(v >> 16);
     p[3] = (uint8_t)(v >> 24);
-}
-
-static size_t varint_size(size_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-static size_t varint_put(uint8_t *p, size_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
-
-static size_t varint_get(const uint8_t *p, size_t *v)
-{
-    size_t value = 0, n = 0;
-    unsigned shift = 0;
-    for (;;) {
-        uint8_t b = p[n++];
-        value |= (size_t)(b & 0x7f) << shift;
-        if (!(b & 0x80))
-            break;
-        shift += 7;
-    }
-    *v = value;
-    return n;
 }
 
 /* memcpy of a slice; an empty one may have a NULL pointer. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "server/mem.h"
+#include "server/varint.h"
 #include "shards/hash.h"
 
 #define HDR_SIZE         4
@@ -16,42 +17,6 @@
 struct kobj {
     uint8_t bytes[1]; /* packed; see object.h */
 };
-
-static size_t varint_size(size_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-static size_t varint_put(uint8_t *p, size_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
-
-static size_t varint_get(const uint8_t *p, size_t *v)
-{
-    size_t value = 0, n = 0;
-    unsigned shift = 0;
-    for (;;) {
-        uint8_t b = p[n++];
-        value |= (size_t)(b & 0x7f) << shift;
-        if (!(b & 0x80))
-            break;
-        shift += 7;
-    }
-    *v = value;
-    return n;
-}
 
 static int has_expire(const struct kobj *o)
 {

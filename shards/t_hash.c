@@ -33,9 +33,6 @@
 #define ERR_NOT_FLOAT   "ERR value is not a valid float"
 #define ERR_SYNTAX      "ERR syntax error"
 
-/* Redis's MAX_LONG_DOUBLE_CHARS: "%.17Lf" of the largest long double fits. */
-#define LD_STR_SIZE (5 * 1024)
-
 /* HRANDFIELD with a negative count repeats fields, so its reply is not
  * bounded by the hash: Redis 7.0 builds it until the client's output limit
  * (none by default) stops it. shale builds replies whole before sending,
@@ -206,34 +203,13 @@ void shale_cmd_hincrby(struct exec_ctx *x, struct request *r)
     shale_resp_add_integer(&r->reply, v);
 }
 
-/* Redis's ld2string in LD_STR_HUMAN mode for a finite v: "%.17Lf" without
- * trailing zeros or a trailing dot, and "-0" written as "0". */
-static int ld_to_human(char *buf, size_t size, long double v)
-{
-    int n = snprintf(buf, size, "%.17Lf", v);
-    if (n < 0 || (size_t)n >= size)
-        return 0;
-    if (memchr(buf, '.', (size_t)n)) {
-        while (buf[n - 1] == '0')
-            n--;
-        if (buf[n - 1] == '.')
-            n--;
-    }
-    if (n == 2 && buf[0] == '-' && buf[1] == '0') {
-        buf[0] = '0';
-        n = 1;
-    }
-    buf[n] = '\0';
-    return n;
-}
-
 void shale_cmd_hincrbyfloat(struct exec_ctx *x, struct request *r)
 {
     struct kobj **ref;
     struct hash *h;
     struct slice cur;
     long double incr, v = 0;
-    char buf[LD_STR_SIZE];
+    char buf[STRCONV_LD_SIZE];
 
     if (!shale_strconv_ld(r->argv[3], &incr)) {
         shale_resp_add_error(&r->reply, ERR_NOT_FLOAT);
@@ -256,7 +232,7 @@ void shale_cmd_hincrbyfloat(struct exec_ctx *x, struct request *r)
         store_hash(x, r, ref, h);
         return;
     }
-    int n = ld_to_human(buf, sizeof(buf), v);
+    int n = shale_strconv_ld_human(buf, sizeof(buf), v);
     shale_hash_set(&h, r->argv[2], (struct slice){buf, (size_t)n}, &x->hash);
     store_hash(x, r, ref, h);
     shale_resp_add_bulk(&r->reply, buf, (size_t)n);

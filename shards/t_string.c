@@ -32,30 +32,6 @@
 #define ERR_TOO_LONG    "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
 
 /* Redis's LONG_STR_SIZE - 1: string2ll refuses anything longer. */
-/* Redis's MAX_LONG_DOUBLE_CHARS: "%.17Lf" of the largest long double fits. */
-#define LD_STR_SIZE (5 * 1024)
-
-/* Redis's ld2string in LD_STR_HUMAN mode for a finite v: "%.17Lf" without
- * trailing zeros or a trailing dot, and "-0" written as "0". Returns the
- * length. */
-static int ld_to_human(char *buf, size_t size, long double v)
-{
-    int n = snprintf(buf, size, "%.17Lf", v);
-    if (n < 0 || (size_t)n >= size)
-        return 0;
-    if (memchr(buf, '.', (size_t)n)) {
-        while (buf[n - 1] == '0')
-            n--;
-        if (buf[n - 1] == '.')
-            n--;
-    }
-    if (n == 2 && buf[0] == '-' && buf[1] == '0') {
-        buf[0] = '0';
-        n = 1;
-    }
-    buf[n] = '\0';
-    return n;
-}
 
 /* Finds key's object for a command on strings. LOOKUP_READ counts a keyspace
  * hit or miss (Redis's read lookups do, its write lookups do not). Replies
@@ -523,7 +499,7 @@ void shale_cmd_decrby(struct exec_ctx *x, struct request *r)
 void shale_cmd_incrbyfloat(struct exec_ctx *x, struct request *r)
 {
     long double v = 0, by;
-    char buf[LD_STR_SIZE];
+    char buf[STRCONV_LD_SIZE];
     struct kobj **ref;
     int n;
 
@@ -539,7 +515,7 @@ void shale_cmd_incrbyfloat(struct exec_ctx *x, struct request *r)
         shale_resp_add_error(&r->reply, "ERR increment would produce NaN or Infinity");
         return;
     }
-    n = ld_to_human(buf, sizeof(buf), v);
+    n = shale_strconv_ld_human(buf, sizeof(buf), v);
     write_string(x, r->db, ref, r->argv[1], (size_t)n, 0, (struct slice){buf, (size_t)n});
     shale_resp_add_bulk(&r->reply, buf, (size_t)n);
 }
