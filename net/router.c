@@ -13,6 +13,8 @@
 #include "server/crc16.h"
 #include "server/mem.h"
 #include "server/server.h"
+#include "shards/t_scan.h"
+#include "shards/table.h"
 
 #define MAX_SHARDS 256
 
@@ -125,6 +127,20 @@ static void fan_out(struct io_thread *t, struct request *r)
     send_parts(t, r);
 }
 
+/* SCAN runs on the shard the cursor names: shard << SHALE_TABLE_CURSOR_BITS
+ * | that shard's table cursor. */
+static void route_scan(struct io_thread *t, struct request *r)
+{
+    unsigned long long cursor;
+    if (!shale_scan_parse_cursor(r->argv[1], &cursor) ||
+        (cursor >> SHALE_TABLE_CURSOR_BITS) >= (unsigned long long)t->srv->nshards) {
+        shale_resp_add_error(&r->reply, "ERR invalid cursor");
+        shale_router_finish(r);
+        return;
+    }
+    shale_io_send_to_shard(t, (int)(cursor >> SHALE_TABLE_CURSOR_BITS), r);
+}
+
 void shale_router_dispatch(struct io_thread *t, struct conn *c, struct request *r)
 {
     const struct command *cmd = shale_command_lookup(r->argv[0]);
@@ -141,8 +157,10 @@ void shale_router_dispatch(struct io_thread *t, struct conn *c, struct request *
             for (size_t i = 0; i <= n && i < sizeof(upper); i++)
                 upper[i] = (char)toupper((unsigned char)cmd->name[i]);
             int sublen = r->argv[1].len > 128 ? 128 : (int)r->argv[1].len;
-            shale_resp_add_errorf(&r->reply, "ERR unknown subcommand '%.*s'. Try %s HELP.", sublen,
-                                  r->argv[1].ptr, upper);
+            shale_resp_add_errorf(
+                &r->reply, "ERR unknown subcommand %s'%.*s'. Try %s HELP.",
+                (cmd->flags & CMD_HAND_PARSED) ? "or wrong number of arguments for " : "", sublen,
+                r->argv[1].ptr, upper);
             shale_router_finish(r);
             return;
         }
@@ -177,6 +195,13 @@ void shale_router_dispatch(struct io_thread *t, struct conn *c, struct request *
     case SPLIT_PAIRS_OK:
         split_by_key(t, r, 2);
         break;
+    case FANOUT_RANDOM: /* the part replies are internal: always merged */
+        fan_out(t, r);
+        break;
+    case SPLIT_SCAN_CURSOR:
+        route_scan(t, r);
+        break;
+    case FANOUT_ARRAY:
     case FANOUT_SUM:
     case FANOUT_OK:
         if (t->srv->nshards == 1)
@@ -225,6 +250,90 @@ static void merge_array(struct io_thread *t, struct request *r)
     }
 }
 
+/* KEYS: every part's elements, shard after shard. */
+static void merge_concat(struct request *r)
+{
+    long long total = 0;
+    for (const struct request *p = r->parts; p; p = p->next)
+        total += strtoll(p->reply.data + 1, NULL, 10);
+    shale_resp_add_array_len(&r->reply, total);
+    for (const struct request *p = r->parts; p; p = p->next) {
+        size_t skip = after_header(&p->reply);
+        shale_resp_add_raw(&r->reply, p->reply.data + skip, p->reply.len - skip);
+    }
+}
+
+/* RANDOMKEY: each part is [its shard's key count, a key or nil]. A part is
+ * picked with probability proportional to its count, so every key is about
+ * equally likely (exactly, when no key expired in between); parts that found
+ * no key are skipped. The draw needs no state: the monotonic clock in ns,
+ * mixed, is random enough for picking a shard. */
+static void merge_random(struct request *r)
+{
+    const struct request *found[MAX_SHARDS];
+    unsigned long long weight[MAX_SHARDS], total = 0;
+    int n = 0;
+    for (const struct request *p = r->parts; p; p = p->next) {
+        const char *d = p->reply.data + after_header(&p->reply);
+        size_t left = p->reply.len - (size_t)(d - p->reply.data);
+        size_t ilen = shale_resp_value_len(d, left);
+        if (d[ilen] != '$' || d[ilen + 1] == '-')
+            continue; /* nil: RESP2 $-1, RESP3 _ */
+        found[n] = p;
+        weight[n] = strtoull(d + 1, NULL, 10);
+        if (weight[n] == 0)
+            weight[n] = 1;
+        total += weight[n++];
+    }
+    if (n == 0) {
+        shale_resp_add_null(&r->reply);
+        return;
+    }
+    uint64_t x = (uint64_t)clock_mono_us() * 0x9e3779b97f4a7c15ull;
+    x ^= x >> 29;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 32;
+    unsigned long long pick = x % total;
+    int i = 0;
+    while (pick >= weight[i])
+        pick -= weight[i++];
+    const struct resp_buf *b = &found[i]->reply;
+    const char *d = b->data + after_header(b);
+    d += shale_resp_value_len(d, b->len - (size_t)(d - b->data));
+    shale_resp_add_raw(&r->reply, d, b->len - (size_t)(d - b->data));
+}
+
+/* SCAN came back with [table cursor, keys]: make the cursor global. A
+ * finished table moves the scan on to the next shard's first position, or
+ * ends it (0) after the last shard. */
+static void rewrite_scan_cursor(struct io_thread *t, struct request *r)
+{
+    struct resp_buf *b = &r->reply;
+    if (b->len == 0 || b->data[0] != '*')
+        return; /* an error */
+    size_t at = after_header(b);
+    size_t clen = shale_resp_value_len(b->data + at, b->len - at);
+    const char *digits = memchr(b->data + at, '\n', clen) + 1;
+    unsigned long long table_cursor = strtoull(digits, NULL, 10);
+    unsigned long long next;
+    if (table_cursor != 0)
+        next = (unsigned long long)r->shard << SHALE_TABLE_CURSOR_BITS | table_cursor;
+    else if (r->shard + 1 < t->srv->nshards)
+        next = (unsigned long long)(r->shard + 1) << SHALE_TABLE_CURSOR_BITS;
+    else
+        next = 0;
+    size_t rest_at = at + clen, rest_len = b->len - rest_at;
+    char *rest = shale_malloc(rest_len ? rest_len : 1);
+    memcpy(rest, b->data + rest_at, rest_len);
+    char buf[24];
+    int n = snprintf(buf, sizeof(buf), "%llu", next);
+    shale_resp_buf_reset(b);
+    shale_resp_add_array_len(b, 2);
+    shale_resp_add_bulk(b, buf, (size_t)n);
+    shale_resp_add_raw(b, rest, rest_len);
+    shale_free(rest);
+}
+
 static void merge(struct io_thread *t, struct request *r)
 {
     const struct request *err = first_error(r);
@@ -244,9 +353,16 @@ static void merge(struct io_thread *t, struct request *r)
     case SPLIT_KEYS_ARRAY:
         merge_array(t, r);
         break;
+    case FANOUT_ARRAY:
+        merge_concat(r);
+        break;
+    case FANOUT_RANDOM:
+        merge_random(r);
+        break;
     case SPLIT_PAIRS_OK:
     case FANOUT_OK:
     case SPLIT_NONE:
+    case SPLIT_SCAN_CURSOR:
         shale_resp_add_status(&r->reply, "OK");
         break;
     }
@@ -256,6 +372,8 @@ void shale_router_complete(struct io_thread *t, struct request *r)
 {
     struct request *parent = r->parent;
     if (!parent) {
+        if (r->cmd->split == SPLIT_SCAN_CURSOR)
+            rewrite_scan_cursor(t, r);
         shale_router_finish(r);
         return;
     }

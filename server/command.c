@@ -10,6 +10,8 @@
 #include "server/hashfn.h"
 #include "shards/t_hash.h"
 #include "shards/t_keys.h"
+#include "shards/t_object.h"
+#include "shards/t_scan.h"
 #include "shards/t_string.h"
 
 /* The table reads as columns: keep the formatter out. */
@@ -58,6 +60,9 @@ static const struct command commands[] = {
     SHARD("dbsize", 1, R | F, 0, 0, 0, FANOUT_SUM, shale_cmd_dbsize, "server")
     SHARD("flushdb", -1, W, 0, 0, 0, FANOUT_OK, shale_cmd_flushdb, "server")
     SHARD("flushall", -1, W, 0, 0, 0, FANOUT_OK, shale_cmd_flushall, "server")
+    IO("debug", -2, CMD_CONTAINER | CMD_HAND_PARSED | A | LS, NULL, "server")
+    SHARD("debug|sleep", -2, A | LS | CMD_SUBCOMMAND, 0, 0, 0, FANOUT_OK, shale_cmd_debug_sleep, "server")
+    SHARD("debug|populate", -2, A | LS | CMD_SUBCOMMAND, 0, 0, 0, FANOUT_OK, shale_cmd_debug_populate, "server")
     /* string */
     SHARD("get", 2, R | F, 1, 1, 1, SPLIT_NONE, shale_cmd_get, "string")
     SHARD("set", -3, W | M, 1, 1, 1, SPLIT_NONE, shale_cmd_set, "string")
@@ -111,6 +116,15 @@ static const struct command commands[] = {
     SHARD("ttl", 2, R | F, 1, 1, 1, SPLIT_NONE, shale_cmd_ttl, "generic")
     SHARD("pttl", 2, R | F, 1, 1, 1, SPLIT_NONE, shale_cmd_pttl, "generic")
     SHARD("persist", 2, W | F, 1, 1, 1, SPLIT_NONE, shale_cmd_persist, "generic")
+    SHARD("keys", 2, R, 0, 0, 0, FANOUT_ARRAY, shale_cmd_keys, "generic")
+    SHARD("scan", -2, R, 0, 0, 0, SPLIT_SCAN_CURSOR, shale_cmd_scan, "generic")
+    SHARD("randomkey", 1, R, 0, 0, 0, FANOUT_RANDOM, shale_cmd_randomkey, "generic")
+    IO("object", -2, CMD_CONTAINER, NULL, "generic")
+    SHARD("object|encoding", 3, R | CMD_SUBCOMMAND, 2, 2, 1, SPLIT_NONE, shale_cmd_object_encoding, "generic")
+    SHARD("object|freq", 3, R | CMD_SUBCOMMAND, 2, 2, 1, SPLIT_NONE, shale_cmd_object_freq, "generic")
+    SHARD("object|idletime", 3, R | CMD_SUBCOMMAND, 2, 2, 1, SPLIT_NONE, shale_cmd_object_idletime, "generic")
+    SHARD("object|refcount", 3, R | CMD_SUBCOMMAND, 2, 2, 1, SPLIT_NONE, shale_cmd_object_refcount, "generic")
+    IO("object|help", 2, LS | CMD_SUBCOMMAND, shale_cmd_object_help, "generic")
 };
 
 /* clang-format on */

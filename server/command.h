@@ -23,16 +23,23 @@ enum command_flag {
     CMD_STALE = 1 << 7,
     CMD_CONTAINER = 1 << 8,  /* has subcommands: argv[1] picks the row "name|sub" */
     CMD_SUBCOMMAND = 1 << 9, /* a "container|sub" row, found only through its container */
+    /* Redis parses this container's subcommands by hand (DEBUG): an unknown
+     * one, or a wrong argument count (checked by the handler; rows take
+     * arity -2), answers "unknown subcommand or wrong number of arguments". */
+    CMD_HAND_PARSED = 1 << 10,
 };
 
 /* How a command with keys on several shards is split, and its parts merged. */
 enum command_split {
-    SPLIT_NONE = 0,   /* one key (or all keys on one shard) */
-    SPLIT_KEYS_SUM,   /* one part per shard with its keys; integer replies summed */
-    SPLIT_KEYS_ARRAY, /* one part per shard; array elements merged in key order */
-    SPLIT_PAIRS_OK,   /* key/value pairs per shard; +OK unless a part failed */
-    FANOUT_SUM,       /* every shard runs it; integer replies summed */
-    FANOUT_OK,        /* every shard runs it; +OK unless a part failed */
+    SPLIT_NONE = 0,    /* one key (or all keys on one shard) */
+    SPLIT_KEYS_SUM,    /* one part per shard with its keys; integer replies summed */
+    SPLIT_KEYS_ARRAY,  /* one part per shard; array elements merged in key order */
+    SPLIT_PAIRS_OK,    /* key/value pairs per shard; +OK unless a part failed */
+    FANOUT_SUM,        /* every shard runs it; integer replies summed */
+    FANOUT_OK,         /* every shard runs it; +OK unless a part failed */
+    FANOUT_ARRAY,      /* every shard runs it; the arrays concatenated (KEYS) */
+    FANOUT_RANDOM,     /* every shard answers [keys, key|nil]; one key picked (RANDOMKEY) */
+    SPLIT_SCAN_CURSOR, /* to the shard named by the cursor; the reply's cursor made global */
 };
 
 struct command {

@@ -14,6 +14,7 @@
 #include "server/clock.h"
 #include "server/command.h"
 #include "server/mem.h"
+#include "server/mem_plan.h"
 #include "server/server.h"
 #include "shards/shard.h"
 
@@ -83,6 +84,23 @@ void shale_info_sample(struct server *srv, struct info_rates *rates)
     rates->last_commands = commands;
 }
 
+void shale_info_sample_memory(struct server *srv, struct info_rates *rates)
+{
+    shale_mem_stats_refresh();
+    struct mem_stats total;
+    shale_mem_total_stats(&total);
+    for (int i = 0; i < srv->nshards; i++)
+        shale_shard_publish_memory(srv->shards[i]);
+    atomic_store_explicit(&rates->mem_allocated, total.allocated, memory_order_relaxed);
+    atomic_store_explicit(&rates->mem_active, total.active, memory_order_relaxed);
+    atomic_store_explicit(&rates->mem_resident, total.resident, memory_order_relaxed);
+}
+
+static double ratio(uint64_t num, uint64_t den)
+{
+    return den ? (double)num / (double)den : 0.0;
+}
+
 static void section_server(struct server *srv, struct resp_buf *out)
 {
     struct utsname un;
@@ -121,15 +139,31 @@ static void section_clients(struct server *srv, struct resp_buf *out)
 
 static void section_memory(struct server *srv, struct resp_buf *out)
 {
-    size_t used = shale_mem_allocated(), rss = shale_mem_rss();
-    char h1[32], h2[32];
+    const struct info_rates *r = &srv->rates;
+    uint64_t used = atomic_load_explicit(&r->mem_allocated, memory_order_relaxed);
+    uint64_t active = atomic_load_explicit(&r->mem_active, memory_order_relaxed);
+    uint64_t resident = atomic_load_explicit(&r->mem_resident, memory_order_relaxed);
+    size_t rss = shale_mem_rss();
+    struct mem_plan plan;
+    shale_mem_plan_compute(srv->cfg, srv->nio, srv->nshards, &plan);
+    char h1[32], h2[32], h3[32];
     human_bytes(h1, sizeof(h1), (double)used);
     human_bytes(h2, sizeof(h2), (double)rss);
-    add(out, "used_memory:%zu\r\nused_memory_human:%s\r\n", used, h1);
+    human_bytes(h3, sizeof(h3), (double)plan.static_bytes);
+    add(out, "used_memory:%llu\r\nused_memory_human:%s\r\n", (unsigned long long)used, h1);
     add(out, "used_memory_rss:%zu\r\nused_memory_rss_human:%s\r\n", rss, h2);
     add(out, "maxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n");
-    add(out, "mem_fragmentation_ratio:%.2f\r\n", used ? (double)rss / (double)used : 0.0);
+    add(out, "allocator_allocated:%llu\r\nallocator_active:%llu\r\nallocator_resident:%llu\r\n",
+        (unsigned long long)used, (unsigned long long)active, (unsigned long long)resident);
+    add(out, "allocator_frag_ratio:%.2f\r\nallocator_frag_bytes:%lld\r\n", ratio(active, used),
+        (long long)active - (long long)used);
+    add(out, "mem_fragmentation_ratio:%.2f\r\n", ratio(rss, used));
     add(out, "mem_allocator:%s\r\n", shale_mem_allocator_name());
+    /* Under libc there are no arenas: the shard lines in "shale" read 0. */
+    add(out, "shale_shard_memory:%s\r\n",
+        shale_mem_has_arena_stats() ? "jemalloc-arenas" : "unavailable-libc");
+    add(out, "shale_static_bytes:%zu\r\nshale_static_bytes_human:%s\r\n", plan.static_bytes, h3);
+    add(out, "shale_data_budget:%zu\r\n", plan.data_budget);
 }
 
 static void section_persistence(struct server *srv, struct resp_buf *out)
@@ -221,8 +255,16 @@ static void section_shale(struct server *srv, struct resp_buf *out)
         uint64_t keys = 0;
         for (int db = 0; db < srv->cfg->databases; db++)
             keys += atomic_load_explicit(&st->keys[db], memory_order_relaxed);
-        add(out, "shard%d:keys=%llu,commands=%llu\r\n", s, (unsigned long long)keys,
-            (unsigned long long)atomic_load_explicit(&st->commands, memory_order_relaxed));
+        uint64_t allocated = atomic_load_explicit(&st->mem_allocated, memory_order_relaxed);
+        uint64_t active = atomic_load_explicit(&st->mem_active, memory_order_relaxed);
+        add(out,
+            "shard%d:keys=%llu,commands=%llu,used_memory=%llu,active=%llu,resident=%llu,"
+            "frag_ratio=%.2f,frag_bytes=%lld\r\n",
+            s, (unsigned long long)keys,
+            (unsigned long long)atomic_load_explicit(&st->commands, memory_order_relaxed),
+            (unsigned long long)allocated, (unsigned long long)active,
+            (unsigned long long)atomic_load_explicit(&st->mem_resident, memory_order_relaxed),
+            ratio(active, allocated), (long long)active - (long long)allocated);
     }
 }
 

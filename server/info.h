@@ -22,10 +22,22 @@ struct info_rates {
     uint64_t samples[INFO_RATE_SAMPLES]; /* main thread */
     int next;                            /* main thread */
     _Atomic uint64_t ops_per_sec;        /* read by INFO on any thread */
+    /* The allocator's process-wide figures as of the last stats refresh,
+     * taken in the same refresh as the per-shard ones so they add up.
+     * Written by the main thread, read by INFO on any thread. */
+    _Atomic uint64_t mem_allocated;
+    _Atomic uint64_t mem_active;
+    _Atomic uint64_t mem_resident;
 };
 
 /* Main thread, every 100 ms. */
 void shale_info_sample(struct server *srv, struct info_rates *rates);
+
+/* Main thread, every 100 ms (and once before serving): refreshes the
+ * allocator's stats once (jemalloc `epoch`, a global lock: never from more
+ * than this one thread), then publishes the totals and every shard's arena
+ * figures. */
+void shale_info_sample_memory(struct server *srv, struct info_rates *rates);
 
 /* Appends the sections named in args (none: the default set; "all",
  * "everything", "default" as in Redis) to out. */

@@ -19,6 +19,7 @@
 #include "server/config.h"
 #include "server/log.h"
 #include "server/mem.h"
+#include "server/mem_plan.h"
 #include "server/server.h"
 #include "shards/shard.h"
 
@@ -85,11 +86,13 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(base);
 }
 
-/* The main thread's cron: statistics roll-up. */
+/* The main thread's cron: statistics roll-up. The allocator's stats are
+ * refreshed here and nowhere else (one thread, every 100 ms: DESIGN §10). */
 static void on_cron(evutil_socket_t fd, short what, void *arg)
 {
     struct server *srv = arg;
     shale_info_sample(srv, &srv->rates);
+    shale_info_sample_memory(srv, &srv->rates);
 }
 
 static int load_config(struct config *cfg, int argc, char **argv)
@@ -142,7 +145,7 @@ int main(int argc, char **argv)
 
     srv->shards = shale_calloc((size_t)srv->nshards, sizeof(*srv->shards));
     for (int s = 0; s < srv->nshards; s++)
-        srv->shards[s] = shale_shard_create(s, &cfg, srv->nio);
+        srv->shards[s] = shale_shard_create(s, &cfg, srv->nio, srv->slot_to_shard);
     srv->io = shale_calloc((size_t)srv->nio, sizeof(*srv->io));
     struct waker **io_wakers = shale_calloc((size_t)srv->nio, sizeof(*io_wakers));
     for (int i = 0; i < srv->nio; i++) {
@@ -166,15 +169,21 @@ int main(int argc, char **argv)
     struct event *cron = event_new(base, -1, EV_PERSIST, on_cron, srv);
     struct timeval every_100ms = {0, 100000};
     event_add(cron, &every_100ms);
+    shale_info_sample_memory(srv, &srv->rates); /* INFO before the first tick */
 
     shale_log(LOG_NOTICE, "shale %s (redis %s compatible), pid %d, malloc %s", SHALE_VERSION,
               SHALE_REDIS_VERSION, (int)getpid(), shale_mem_allocator_name());
     shale_log(LOG_NOTICE, "Threads: %d I/O, %d shards (of %d usable CPUs), spin %lld us", srv->nio,
               srv->nshards, usable_cpus(), cfg.spin_us);
+    struct mem_plan plan;
+    shale_mem_plan_compute(&cfg, srv->nio, srv->nshards, &plan);
     shale_log(LOG_NOTICE,
-              "Memory plan: %lld request slots and %lld x 16KB read buffers per I/O "
-              "thread, %lld connection slots per I/O thread",
-              cfg.io_thread_requests, cfg.io_buffers, cfg.maxclients);
+              "Memory plan: static %zu bytes = %d I/O thread(s) x %zu (%lld request slots %zu, "
+              "%lld connection slots %zu, %lld x 16KB read buffers %zu, inbox ring %zu) + "
+              "%d shard(s) x %zu (rings); data budget %zu bytes (0: unlimited, no maxmemory)",
+              plan.static_bytes, srv->nio, plan.per_io, cfg.io_thread_requests, plan.request_bytes,
+              cfg.maxclients, plan.conn_bytes, cfg.io_buffers, plan.iobuf_bytes, plan.io_ring_bytes,
+              srv->nshards, plan.per_shard, plan.data_budget);
     shale_log(LOG_NOTICE, "Ready to accept connections tcp on port %lld", cfg.port);
 
     event_base_dispatch(base);

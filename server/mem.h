@@ -26,8 +26,40 @@ const char *shale_mem_allocator_name(void);
  * event_base exists. */
 void shale_mem_setup(void);
 
-/* Bytes the process has allocated through the gateway (allocator stats). */
+/* Bytes the process has allocated through the gateway, as of the last
+ * shale_mem_stats_refresh (jemalloc) or now (libc, mallinfo2). */
 size_t shale_mem_allocated(void);
+
+/* Per-shard arenas (DESIGN §3, §10). A shard creates its arena on the main
+ * thread and its thread binds itself to it with thread.arena, which is strict
+ * (MALLOCX_ARENA through the default tcache is not). Under MALLOC=libc both
+ * are no-ops: the arena is 0 and nothing is measured per arena. */
+unsigned shale_mem_arena_create(void);
+/* Binds the calling thread to arena; 0 on success (always, under libc). */
+int shale_mem_arena_bind(unsigned arena);
+/* True when per-arena stats exist (jemalloc), false under libc. */
+int shale_mem_has_arena_stats(void);
+
+/* Allocator figures in bytes. allocated: live allocations; active: pages
+ * holding them; resident: pages the allocator has touched and not returned. */
+struct mem_stats {
+    size_t allocated;
+    size_t active;
+    size_t resident;
+};
+
+/* Refreshes jemalloc's stats snapshot (`epoch`). It takes a global lock and
+ * walks every arena: call it from ONE thread (the main cron, every 100 ms),
+ * never per shard or per request. No-op under libc. */
+void shale_mem_stats_refresh(void);
+/* One arena's figures as of the last refresh, read by precomputed MIBs;
+ * -1 (and zeros) under libc. */
+int shale_mem_arena_stats(unsigned arena, struct mem_stats *out);
+/* The whole process's figures as of the last refresh (jemalloc stats.*), or
+ * what mallinfo2 reports now under libc (allocated = in use, active =
+ * resident = arena + mmapped bytes), or under ASan/TSan what the sanitizer's
+ * allocator reports (allocated; active = resident = its heap size). */
+void shale_mem_total_stats(struct mem_stats *out);
 /* Resident set size of the process, from /proc/self/statm. */
 size_t shale_mem_rss(void);
 

@@ -24,6 +24,8 @@ struct ring {
 
 struct ring *shale_ring_create(size_t min_capacity);
 void shale_ring_destroy(struct ring *r);
+/* Bytes shale_ring_create(min_capacity) allocates (for the memory plan). */
+size_t shale_ring_bytes(size_t min_capacity);
 
 /* Producer: writes an item the consumer cannot see until ring_publish, so a
  * batch becomes visible at once (one reply flush per pipelined batch, one

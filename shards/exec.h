@@ -19,8 +19,10 @@ struct exec_ctx {
     struct keyspace *ks;
     int64_t now_ms; /* wall clock, refreshed once per batch */
     struct exec_stats stats;
-    uint64_t rng;            /* xorshift state for sampling */
-    struct hash_config hash; /* read-only after start */
+    uint64_t rng;                  /* xorshift state for sampling */
+    struct hash_config hash;       /* read-only after start */
+    int shard;                     /* this shard's index; read-only after start */
+    const uint16_t *slot_to_shard; /* the server's slot map; read-only after start */
 };
 
 #endif

@@ -15,6 +15,10 @@ struct keyspace {
     int ndb;
     uint64_t seed;
     uint64_t expired; /* lazily expired keys, since start */
+    /* LRU clock of the latest lookup: add and replace stamp new objects with
+     * it rather than reading the clock (every write command looks its key
+     * up first, so it is current). */
+    uint32_t lru_now;
     struct db *dbs;
 };
 
@@ -30,11 +34,18 @@ static void free_entry(void *entry)
     shale_kobj_free(entry);
 }
 
+/* Redis's LRU_CLOCK: seconds, 24 bits (LRU_CLOCK_RESOLUTION 1000 ms). */
+static uint32_t lru_clock(int64_t now_ms)
+{
+    return (uint32_t)(now_ms / 1000) & SHALE_KEYSPACE_LRU_MAX;
+}
+
 struct keyspace *shale_keyspace_create(int databases, uint64_t seed)
 {
     struct keyspace *ks = shale_calloc(1, sizeof(*ks));
     ks->ndb = databases;
     ks->seed = seed;
+    ks->lru_now = lru_clock(clock_wall_ms());
     ks->dbs = shale_calloc((size_t)databases, sizeof(*ks->dbs));
     for (int i = 0; i < databases; i++)
         ks->dbs[i].table = shale_table_create(&kobj_table_type, seed + (uint64_t)i);
@@ -62,9 +73,10 @@ static void forget(struct db *d, struct kobj *o)
         d->expires--;
 }
 
-struct kobj **shale_keyspace_find(struct keyspace *ks, int db, struct slice key, int64_t now_ms)
+static struct kobj **find_live(struct keyspace *ks, int db, struct slice key, int64_t now_ms)
 {
     struct db *d = &ks->dbs[db];
+    ks->lru_now = lru_clock(now_ms);
     struct kobj **ref = (struct kobj **)shale_table_find_ref(d->table, key.ptr, key.len);
     if (!ref)
         return NULL;
@@ -79,6 +91,45 @@ struct kobj **shale_keyspace_find(struct keyspace *ks, int db, struct slice key,
     return ref;
 }
 
+struct kobj **shale_keyspace_find(struct keyspace *ks, int db, struct slice key, int64_t now_ms)
+{
+    struct kobj **ref = find_live(ks, db, key, now_ms);
+    if (ref) {
+        if (shale_kobj_lru(*ref) != ks->lru_now) /* a store at most once a second */
+            shale_kobj_set_lru(*ref, ks->lru_now);
+    }
+    return ref;
+}
+
+struct kobj **shale_keyspace_peek(struct keyspace *ks, int db, struct slice key, int64_t now_ms)
+{
+    return find_live(ks, db, key, now_ms);
+}
+
+int64_t shale_keyspace_idle_ms(const struct kobj *o, int64_t now_ms)
+{
+    uint32_t now = lru_clock(now_ms), lru = shale_kobj_lru(o);
+    uint32_t idle = now >= lru ? now - lru : now + (SHALE_KEYSPACE_LRU_MAX - lru);
+    return (int64_t)idle * 1000;
+}
+
+struct kobj *shale_keyspace_random(struct keyspace *ks, int db, int64_t now_ms, uint64_t *rng)
+{
+    struct db *d = &ks->dbs[db];
+    /* Like Redis's dbRandomKey: an expired pick is deleted and another
+     * drawn; give up after a bounded number of tries (all-expired table). */
+    for (int tries = 0; tries < 100; tries++) {
+        struct kobj *o = shale_table_random(d->table, rng);
+        if (!o)
+            return NULL;
+        int64_t when = shale_kobj_expire(o);
+        if (when == KOBJ_NO_EXPIRE || when > now_ms)
+            return o;
+        shale_keyspace_expire_key(ks, db, shale_kobj_key(o));
+    }
+    return NULL;
+}
+
 void shale_keyspace_prefetch(const struct keyspace *ks, int db, struct slice key)
 {
     shale_table_prefetch(ks->dbs[db].table, key.ptr, key.len);
@@ -87,6 +138,7 @@ void shale_keyspace_prefetch(const struct keyspace *ks, int db, struct slice key
 void shale_keyspace_add(struct keyspace *ks, int db, struct kobj *o)
 {
     struct db *d = &ks->dbs[db];
+    shale_kobj_set_lru(o, ks->lru_now);
     shale_table_add(d->table, o);
     if (shale_kobj_expire(o) != KOBJ_NO_EXPIRE)
         d->expires++;
@@ -98,6 +150,7 @@ void shale_keyspace_replace(struct keyspace *ks, int db, struct kobj **ref, stru
     forget(d, *ref);
     shale_kobj_free(*ref);
     *ref = o;
+    shale_kobj_set_lru(o, ks->lru_now);
     if (shale_kobj_expire(o) != KOBJ_NO_EXPIRE)
         d->expires++;
 }

@@ -20,6 +20,18 @@ int shale_keyspace_databases(const struct keyspace *ks);
  * time is <= now_ms is deleted here (lazy expiry) and counted as expired.
  * Valid until the next call that adds or removes keys. */
 struct kobj **shale_keyspace_find(struct keyspace *ks, int db, struct slice key, int64_t now_ms);
+/* Same as find without updating the key's LRU clock (Redis's
+ * LOOKUP_NOTOUCH: OBJECT IDLETIME must not reset what it measures). */
+struct kobj **shale_keyspace_peek(struct keyspace *ks, int db, struct slice key, int64_t now_ms);
+
+/* find, add and replace stamp the object's 24-bit LRU field with the wall
+ * clock in seconds, as Redis's LRU_CLOCK (resolution 1000 ms); this is the
+ * time since that stamp, in ms, wrap-around handled as Redis does. */
+#define SHALE_KEYSPACE_LRU_MAX ((1u << 24) - 1)
+int64_t shale_keyspace_idle_ms(const struct kobj *o, int64_t now_ms);
+/* A uniformly random live key object of db, or NULL when there is none;
+ * expired picks are deleted (counted as expired) and another drawn. */
+struct kobj *shale_keyspace_random(struct keyspace *ks, int db, int64_t now_ms, uint64_t *rng);
 /* Hint: key will be looked up soon (see shale_table_prefetch). */
 void shale_keyspace_prefetch(const struct keyspace *ks, int db, struct slice key);
 /* Adds an object whose key is not present. */

@@ -30,6 +30,7 @@ struct shard {
     int nio;                  /* read-only after create */
     int databases;            /* read-only after create */
     int64_t spin_us;          /* read-only after create */
+    unsigned arena;           /* read-only after create */
     struct ring **inbound;    /* [nio] producer: I/O thread i, consumer: this shard */
     struct ring **outbound;   /* [nio] producer: this shard, consumer: I/O thread i */
     struct waker **io_wakers; /* [nio] read-only after start */
@@ -48,13 +49,15 @@ struct shard {
     struct shard_public_stats pub;
 };
 
-struct shard *shale_shard_create(int index, const struct config *cfg, int io_threads)
+struct shard *shale_shard_create(int index, const struct config *cfg, int io_threads,
+                                 const uint16_t *slot_to_shard)
 {
     struct shard *s = shale_calloc_aligned(_Alignof(struct shard), sizeof(*s));
     s->index = index;
     s->nio = io_threads;
     s->databases = (int)cfg->databases;
     s->spin_us = cfg->spin_us;
+    s->arena = shale_mem_arena_create();
     s->inbound = shale_calloc((size_t)io_threads, sizeof(*s->inbound));
     s->outbound = shale_calloc((size_t)io_threads, sizeof(*s->outbound));
     s->wake_pending = shale_calloc((size_t)io_threads, 1);
@@ -66,6 +69,8 @@ struct shard *shale_shard_create(int index, const struct config *cfg, int io_thr
     shale_waker_init(&s->waker);
     s->exec.ks = shale_keyspace_create(s->databases, 0x9e3779b97f4a7c15ULL * (uint64_t)(index + 1) ^
                                                          (uint64_t)clock_mono_us());
+    s->exec.shard = index;
+    s->exec.slot_to_shard = slot_to_shard;
     s->exec.rng = 0x2545f4914f6cdd1dULL ^ (uint64_t)(index + 1);
     s->exec.hash.max_compact_entries = (size_t)cfg->hash_max_listpack_entries;
     s->exec.hash.max_compact_value = (size_t)cfg->hash_max_listpack_value;
@@ -113,6 +118,20 @@ struct waker *shale_shard_waker(struct shard *s)
 const struct shard_public_stats *shale_shard_stats(const struct shard *s)
 {
     return &s->pub;
+}
+
+unsigned shale_shard_arena(const struct shard *s)
+{
+    return s->arena;
+}
+
+void shale_shard_publish_memory(struct shard *s)
+{
+    struct mem_stats st;
+    shale_mem_arena_stats(s->arena, &st);
+    atomic_store_explicit(&s->pub.mem_allocated, st.allocated, memory_order_relaxed);
+    atomic_store_explicit(&s->pub.mem_active, st.active, memory_order_relaxed);
+    atomic_store_explicit(&s->pub.mem_resident, st.resident, memory_order_relaxed);
 }
 
 static void publish_stats(struct shard *s)
@@ -243,6 +262,14 @@ static void *shard_main(void *arg)
     char name[16];
     snprintf(name, sizeof(name), "shard-%d", s->index);
     pthread_setname_np(pthread_self(), name);
+    /* Everything this thread allocates from here on (keys, values, table
+     * growth) lands in the shard's own arena, so its memory is measured per
+     * shard. The keyspace's first table was allocated at create time on the
+     * main thread and stays counted there. */
+    if (shale_mem_arena_bind(s->arena) != 0) {
+        shale_log(LOG_WARNING, "shard %d: cannot bind to jemalloc arena %u", s->index, s->arena);
+        abort();
+    }
     int64_t last_timers = clock_mono_us();
     while (!atomic_load_explicit(&s->stopping, memory_order_relaxed)) {
         if (drain(s)) {

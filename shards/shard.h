@@ -27,11 +27,18 @@ struct shard_public_stats {
     _Atomic uint64_t expire_stale_perc_x10000; /* expired_stale_perc x 100 */
     _Atomic uint64_t *keys;                    /* [databases] */
     _Atomic uint64_t *expires;                 /* [databases] */
+    /* The shard's jemalloc arena, published by the main thread's cron
+     * (shale_shard_publish_memory) after one stats refresh; 0 under libc. */
+    _Atomic uint64_t mem_allocated; /* small + large allocated bytes */
+    _Atomic uint64_t mem_active;    /* pactive x page */
+    _Atomic uint64_t mem_resident;
 };
 
 struct shard;
 
-struct shard *shale_shard_create(int index, const struct config *cfg, int io_threads);
+/* slot_to_shard: the server's slot map (16384 entries, read-only after start). */
+struct shard *shale_shard_create(int index, const struct config *cfg, int io_threads,
+                                 const uint16_t *slot_to_shard);
 void shale_shard_destroy(struct shard *s);
 /* Starts the thread; io_wakers[i] wakes I/O thread i. */
 void shale_shard_start(struct shard *s, struct waker **io_wakers);
@@ -44,5 +51,11 @@ struct ring *shale_shard_inbound(struct shard *s, int io);
 struct ring *shale_shard_outbound(struct shard *s, int io);
 struct waker *shale_shard_waker(struct shard *s);
 const struct shard_public_stats *shale_shard_stats(const struct shard *s);
+
+/* The jemalloc arena the shard thread is bound to (0 under libc). */
+unsigned shale_shard_arena(const struct shard *s);
+/* Main thread, after shale_mem_stats_refresh: reads the shard's arena stats
+ * and publishes them in its public stats. */
+void shale_shard_publish_memory(struct shard *s);
 
 #endif
