@@ -13,6 +13,7 @@
 #include "server/crc16.h"
 #include "server/mem.h"
 #include "server/server.h"
+#include "server/strconv.h"
 #include "shards/t_scan.h"
 #include "shards/table.h"
 
@@ -132,7 +133,7 @@ static void fan_out(struct io_thread *t, struct request *r)
 static void route_scan(struct io_thread *t, struct request *r)
 {
     unsigned long long cursor;
-    if (!shale_scan_parse_cursor(r->argv[1], &cursor) ||
+    if (!shale_strconv_cursor(r->argv[1], &cursor) ||
         (cursor >> SHALE_TABLE_CURSOR_BITS) >= (unsigned long long)t->srv->nshards) {
         shale_resp_add_error(&r->reply, "ERR invalid cursor");
         shale_router_finish(r);

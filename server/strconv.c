@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/mem.h"
+
 #define LL_STR_MAX 20
 
 int shale_strconv_ll(struct slice s, long long *out)
@@ -86,4 +88,27 @@ int shale_strconv_ld_human(char *buf, size_t size, long double v)
     }
     buf[n] = '\0';
     return n;
+}
+
+/* Redis's parseScanCursorOrReply: strtoul over the argument read as a C
+ * string (so up to a NUL byte), no leading space, nothing left over, no
+ * overflow. */
+int shale_strconv_cursor(struct slice s, unsigned long long *out)
+{
+    char small[64];
+    const char *nul = memchr(s.ptr, '\0', s.len);
+    size_t len = nul ? (size_t)(nul - s.ptr) : s.len;
+    char *buf = len < sizeof(small) ? small : shale_malloc(len + 1);
+    char *end;
+    int ok;
+
+    if (len)
+        memcpy(buf, s.ptr, len);
+    buf[len] = '\0';
+    errno = 0;
+    *out = strtoull(buf, &end, 10);
+    ok = !isspace((unsigned char)buf[0]) && *end == '\0' && errno != ERANGE;
+    if (buf != small)
+        shale_free(buf);
+    return ok;
 }

@@ -16,6 +16,11 @@ int shale_strconv_ll(struct slice s, long long *out);
 /* 1 and *out set when s is a valid long double (not NaN), else 0. */
 int shale_strconv_ld(struct slice s, long double *out);
 
+/* A SCAN/HSCAN cursor the way Redis's parseScanCursorOrReply reads it:
+ * strtoul over the argument as a C string, no leading space, nothing left
+ * over, no overflow. 1 when valid. */
+int shale_strconv_cursor(struct slice s, unsigned long long *out);
+
 /* Redis's ld2string in LD_STR_HUMAN mode for a finite v: "%.17Lf" without
  * trailing zeros or a trailing dot, "-0" written as "0". Returns the length
  * (0 if it does not fit). */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "server/mem.h"
+#include "server/rng.h"
 #include "shards/hash_compact.h"
 #include "shards/hash_entry.h"
 #include "shards/table.h"
@@ -52,20 +53,6 @@ static const struct table_type hash_table_type = {.entry_key = entry_key};
 static void free_entry(void *entry)
 {
     shale_hash_entry_destroy(entry);
-}
-
-static inline uint64_t rng_next(uint64_t *state)
-{
-    /* splitmix64, as table.c uses: any state is a fine seed. */
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static inline size_t rng_below(uint64_t *state, size_t bound)
-{
-    return (size_t)(((unsigned __int128)rng_next(state) * bound) >> 64);
 }
 
 /* ---- life cycle and conversion ------------------------------------------- */

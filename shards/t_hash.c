@@ -442,29 +442,6 @@ void shale_cmd_hrandfield(struct exec_ctx *x, struct request *r)
 
 /* ---- HSCAN ------------------------------------------------------------------ */
 
-/* Redis's parseScanCursorOrReply: strtoul over the argument read as a C
- * string (so up to a NUL byte), no leading space, nothing left over, no
- * overflow. strtoul's own leniency ("+5", "-1" wrapping, "" as 0) stays. */
-static int parse_cursor(struct slice s, unsigned long long *out)
-{
-    char small[64];
-    const char *nul = memchr(s.ptr, '\0', s.len);
-    size_t len = nul ? (size_t)(nul - s.ptr) : s.len;
-    char *buf = len < sizeof(small) ? small : shale_malloc(len + 1);
-    char *end;
-    int ok;
-
-    if (len)
-        memcpy(buf, s.ptr, len);
-    buf[len] = '\0';
-    errno = 0;
-    *out = strtoull(buf, &end, 10);
-    ok = !isspace((unsigned char)buf[0]) && *end == '\0' && errno != ERANGE;
-    if (buf != small)
-        shale_free(buf);
-    return ok;
-}
-
 struct scan_pairs {
     struct slice *items; /* field, value, field, value ... */
     size_t n, cap;
@@ -493,7 +470,7 @@ void shale_cmd_hscan(struct exec_ctx *x, struct request *r)
     struct slice pattern = {NULL, 0};
     int use_pattern = 0, novalues = 0;
 
-    if (!parse_cursor(r->argv[2], &cursor)) {
+    if (!shale_strconv_cursor(r->argv[2], &cursor)) {
         shale_resp_add_error(&r->reply, "ERR invalid cursor");
         return;
     }

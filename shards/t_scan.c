@@ -77,35 +77,12 @@ void shale_cmd_keys(struct exec_ctx *x, struct request *r)
     shale_free(l.keys);
 }
 
-/* Redis's parseScanCursorOrReply: strtoul over the argument read as a C
- * string (so up to a NUL byte), no leading space, nothing left over, no
- * overflow. */
-int shale_scan_parse_cursor(struct slice s, unsigned long long *out)
-{
-    char small[64];
-    const char *nul = memchr(s.ptr, '\0', s.len);
-    size_t len = nul ? (size_t)(nul - s.ptr) : s.len;
-    char *buf = len < sizeof(small) ? small : shale_malloc(len + 1);
-    char *end;
-    int ok;
-
-    if (len)
-        memcpy(buf, s.ptr, len);
-    buf[len] = '\0';
-    errno = 0;
-    *out = strtoull(buf, &end, 10);
-    ok = !isspace((unsigned char)buf[0]) && *end == '\0' && errno != ERANGE;
-    if (buf != small)
-        shale_free(buf);
-    return ok;
-}
-
 /* The router has checked argv[1] already and sent SCAN to the shard the
  * cursor names. */
 void shale_cmd_scan(struct exec_ctx *x, struct request *r)
 {
     unsigned long long global = 0;
-    shale_scan_parse_cursor(r->argv[1], &global);
+    shale_strconv_cursor(r->argv[1], &global);
     uint64_t cursor = global & SCAN_CURSOR_MASK;
     long long count = 10;
     char type[16];

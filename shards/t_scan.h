@@ -10,9 +10,6 @@
 struct exec_ctx;
 struct request;
 
-/* Parses a SCAN cursor as Redis does; 0 when invalid. Any thread. */
-int shale_scan_parse_cursor(struct slice s, unsigned long long *out);
-
 /* KEYS pattern: this shard's matching keys, as an array. */
 void shale_cmd_keys(struct exec_ctx *x, struct request *r);
 /* SCAN cursor [MATCH p] [COUNT n] [TYPE t]: argv[1] is the global cursor;

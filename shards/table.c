@@ -10,6 +10,7 @@
 
 #include "server/hashfn.h"
 #include "server/mem.h"
+#include "server/rng.h"
 
 #define TABLE_SLOTS         7
 #define TABLE_TAG_DISPLACED 0x80
@@ -465,20 +466,6 @@ static int locate(struct table *t, const void *key, size_t len, struct table_loc
     if (home_of(&t->old, h) >= t->rehash_idx)
         return array_find(t, &t->old, h, key, len, loc) || array_find(t, &t->cur, h, key, len, loc);
     return array_find(t, &t->cur, h, key, len, loc) || array_find(t, &t->old, h, key, len, loc);
-}
-
-static inline uint64_t rng_next(uint64_t *state)
-{
-    /* splitmix64: any state value, including 0, is a fine seed. */
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static inline size_t rng_below(uint64_t *state, size_t bound)
-{
-    return (size_t)(((unsigned __int128)rng_next(state) * bound) >> 64);
 }
 
 /* cur and old seen as one ring of buckets, for random and sample. */
