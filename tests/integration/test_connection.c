@@ -50,12 +50,9 @@ static int group_teardown(void **state)
 
 static int test_setup(void **state)
 {
-    if (!shale_test_server_alive(server)) {
+    if (shale_test_begin(server, NULL) != 0) {
         return -1;
     }
-    redisContext *c = shale_test_connect(server);
-    shale_test_assert_status(c, "OK", "FLUSHALL");
-    redisFree(c);
     return 0;
 }
 

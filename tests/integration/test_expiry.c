@@ -39,21 +39,12 @@ static int group_teardown(void **state)
 
 static int test_setup(void **state)
 {
-    if (!shale_test_server_alive(server)) {
-        return -1;
-    }
-    c = shale_test_connect(server);
-    shale_test_assert_status(c, "OK", "FLUSHALL");
-    return 0;
+    return shale_test_begin(server, &c);
 }
 
 static int test_teardown(void **state)
 {
-    if (c != NULL) {
-        redisFree(c);
-        c = NULL;
-    }
-    return shale_test_server_alive(server) ? 0 : -1;
+    return shale_test_end(server, &c);
 }
 
 /* INFO <section> as a NUL-terminated string, to be freed. */

@@ -37,18 +37,12 @@ static int group_teardown(void **state)
 
 static int test_setup(void **state)
 {
-    if (!shale_test_server_alive(server)) {
-        return -1;
-    }
-    redisContext *c = shale_test_connect(server);
-    shale_test_assert_status(c, "OK", "FLUSHALL");
-    redisFree(c);
-    return 0;
+    return shale_test_begin(server, NULL);
 }
 
 static int test_teardown(void **state)
 {
-    return shale_test_server_alive(server) ? 0 : -1;
+    return shale_test_end(server, NULL);
 }
 
 /* ---- one connection, 10,000 pipelined commands ------------------------- */

@@ -42,12 +42,9 @@ static int group_teardown(void **state)
 
 static int test_setup(void **state)
 {
-    if (!shale_test_server_alive(server)) {
+    if (shale_test_begin(server, NULL) != 0) {
         return -1;
     }
-    redisContext *c = shale_test_connect(server);
-    shale_test_assert_status(c, "OK", "FLUSHALL");
-    redisFree(c);
     bystander = shale_test_raw_connect(server);
     shale_test_raw_command(bystander, "PING", NULL);
     shale_test_raw_expect(bystander, "+PONG\r\n");

@@ -74,4 +74,11 @@ void shale_test_skip_on_redis_at(const char *file, int line, const char *reason)
 long long shale_test_now_ms(void);
 void shale_test_sleep_ms(long ms);
 
+/* Per-test set-up shared by the integration tests: fails (-1) if the server
+ * died; otherwise flushes every database through a new connection, which is
+ * kept in *c for the test (or closed when c is NULL). */
+int shale_test_begin(struct test_server *server, redisContext **c);
+/* Per-test tear-down: closes *c (when c is not NULL); -1 if the server died. */
+int shale_test_end(struct test_server *server, redisContext **c);
+
 #endif
