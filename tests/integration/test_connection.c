@@ -62,22 +62,6 @@ static int test_teardown(void **state)
     return ok ? 0 : -1;
 }
 
-/* The value of "field:" in an INFO text, or NULL; the value ends at '\r'. */
-static const char *info_field(const char *info, const char *field)
-{
-    size_t n = strlen(field);
-    for (const char *line = info; line != NULL && *line != '\0';) {
-        if (strncmp(line, field, n) == 0 && line[n] == ':') {
-            return line + n + 1;
-        }
-        line = strchr(line, '\n');
-        if (line != NULL) {
-            line++;
-        }
-    }
-    return NULL;
-}
-
 /* Whether a CLIENT LIST/INFO line holds the exact token "field=value". */
 static bool line_has_token(const char *line, size_t line_len, const char *token)
 {
@@ -582,7 +566,7 @@ static void test_info_sections(void **state)
 
     char *text = info(c, "server");
     assert_true(strncmp(text, "# Server\r\n", 10) == 0);
-    const char *version = info_field(text, "redis_version");
+    const char *version = shale_test_info_field(text, "redis_version");
     assert_non_null(version);
     char version_str[64];
     snprintf(version_str, sizeof version_str, "%.*s", (int)strcspn(version, "\r"), version);
@@ -591,20 +575,20 @@ static void test_info_sections(void **state)
 
     text = info(c, "clients");
     assert_true(strncmp(text, "# Clients\r\n", 11) == 0);
-    assert_non_null(info_field(text, "connected_clients"));
-    assert_true(atoll(info_field(text, "connected_clients")) >= 2);
+    assert_non_null(shale_test_info_field(text, "connected_clients"));
+    assert_true(atoll(shale_test_info_field(text, "connected_clients")) >= 2);
     free(text);
 
     text = info(c, "stats");
     assert_true(strncmp(text, "# Stats\r\n", 9) == 0);
-    assert_non_null(info_field(text, "total_commands_processed"));
-    long long before = atoll(info_field(text, "total_commands_processed"));
+    assert_non_null(shale_test_info_field(text, "total_commands_processed"));
+    long long before = atoll(shale_test_info_field(text, "total_commands_processed"));
     free(text);
     for (int i = 0; i < 5; i++) {
         shale_test_assert_status(c, "PONG", "PING");
     }
     text = info(c, "stats");
-    long long after = atoll(info_field(text, "total_commands_processed"));
+    long long after = atoll(shale_test_info_field(text, "total_commands_processed"));
     assert_true(after >= before + 5);
     free(text);
 

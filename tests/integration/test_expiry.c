@@ -61,26 +61,10 @@ static char *info(const char *section)
     return text;
 }
 
-/* The value of "field:" in an INFO text, or NULL; the value ends at '\r'. */
-static const char *info_field(const char *text, const char *field)
-{
-    size_t n = strlen(field);
-    for (const char *line = text; line != NULL && *line != '\0';) {
-        if (strncmp(line, field, n) == 0 && line[n] == ':') {
-            return line + n + 1;
-        }
-        line = strchr(line, '\n');
-        if (line != NULL) {
-            line++;
-        }
-    }
-    return NULL;
-}
-
 /* keys= of "db0:keys=N,expires=...", 0 when the line is absent (no keys). */
 static long long db0_keys(const char *keyspace)
 {
-    const char *v = info_field(keyspace, "db0");
+    const char *v = shale_test_info_field(keyspace, "db0");
     if (v == NULL) {
         return 0;
     }
@@ -93,7 +77,7 @@ static long long db0_keys(const char *keyspace)
 static long long expired_keys(void)
 {
     char *stats = info("stats");
-    const char *v = info_field(stats, "expired_keys");
+    const char *v = shale_test_info_field(stats, "expired_keys");
     if (v == NULL) {
         fail_msg("INFO stats has no expired_keys field");
     }
@@ -140,7 +124,7 @@ static void test_untouched_keys_expire(void **state)
                  shale_test_now_ms() - set_done, VOLATILE_KEYS, PLAIN_KEYS, keys, PLAIN_KEYS,
                  keyspace);
     }
-    const char *db0 = info_field(keyspace, "db0");
+    const char *db0 = shale_test_info_field(keyspace, "db0");
     if (strncmp(db0, "keys=100,expires=0,", 19) != 0) {
         fail_msg("INFO keyspace db0: expected keys=100,expires=0,..., got %.60s", db0);
     }

@@ -52,25 +52,9 @@ static int test_teardown(void **state)
     return shale_test_end(server, &c);
 }
 
-/* The value of "field:" in an INFO text, or NULL; the value ends at '\r'. */
-static const char *info_field(const char *info, const char *field)
-{
-    size_t n = strlen(field);
-    for (const char *line = info; line != NULL && *line != '\0';) {
-        if (strncmp(line, field, n) == 0 && line[n] == ':') {
-            return line + n + 1;
-        }
-        line = strchr(line, '\n');
-        if (line != NULL) {
-            line++;
-        }
-    }
-    return NULL;
-}
-
 static long long info_ll(const char *info, const char *field)
 {
-    const char *v = info_field(info, field);
+    const char *v = shale_test_info_field(info, field);
     if (v == NULL) {
         fail_msg("INFO has no %s field:\n%s", field, info);
     }
@@ -82,7 +66,7 @@ static long long shard_ll(const char *info, int shard, const char *name)
 {
     char field[16];
     snprintf(field, sizeof(field), "shard%d", shard);
-    const char *line = info_field(info, field);
+    const char *line = shale_test_info_field(info, field);
     if (line == NULL) {
         fail_msg("INFO has no %s line:\n%s", field, info);
     }
@@ -129,7 +113,7 @@ static void test_static_plan_and_totals(void **state)
     if (static_bytes <= 0) {
         fail_msg("shale_static_bytes = %lld, expected > 0", static_bytes);
     }
-    if (info_field(info, "shale_static_bytes_human") == NULL) {
+    if (shale_test_info_field(info, "shale_static_bytes_human") == NULL) {
         fail_msg("INFO has no shale_static_bytes_human");
     }
     assert_int_equal(budget, 0); /* unlimited until maxmemory exists */
@@ -170,7 +154,7 @@ static void test_keys_on_one_shard_grow_its_arena(void **state)
 {
     shale_test_skip_on_redis("per-shard memory is shale's");
     char *info = info_memory();
-    const char *allocator = info_field(info, "mem_allocator");
+    const char *allocator = shale_test_info_field(info, "mem_allocator");
     if (allocator != NULL && strncmp(allocator, "libc", 4) == 0) {
         printf("skipped: server built with MALLOC=libc (make asan): no jemalloc arenas, so no "
                "per-shard memory figures (they read 0)\n");

@@ -383,3 +383,18 @@ long long shale_test_command_int_at(const char *file, int line, redisContext *c,
     freeReplyObject(r);
     return v;
 }
+
+const char *shale_test_info_field(const char *info, const char *field)
+{
+    size_t n = strlen(field);
+    for (const char *line = info; line != NULL && *line != '\0';) {
+        if (strncmp(line, field, n) == 0 && line[n] == ':') {
+            return line + n + 1;
+        }
+        line = strchr(line, '\n');
+        if (line != NULL) {
+            line++;
+        }
+    }
+    return NULL;
+}

@@ -113,4 +113,7 @@ void shale_test_escape(const char *data, size_t len, char *buf, size_t cap);
 /* Describes a reply ("status \"OK\"", "bulk(3) \"abc\"", "nil", ...) into buf. */
 void shale_test_describe_reply(const redisReply *r, char *buf, size_t cap);
 
+/* The value of "field:" in an INFO text, or NULL; the value ends at '\r'. */
+const char *shale_test_info_field(const char *info, const char *field);
+
 #endif
