@@ -12,12 +12,9 @@
 
 #include <cmocka.h>
 
-#include <limits.h>
-
 #include "net/request.h"
 #include "net/resp_write.h"
 #include "server/mem.h"
-#include "server/strconv.h"
 #include "shards/exec.h"
 #include "shards/keyspace.h"
 #include "shards/object.h"
@@ -181,53 +178,6 @@ static void unfake_hashes(struct fx *f)
             b[0] = (uint8_t)((b[0] & 0xf0) | KOBJ_STRING);
         }
     }
-}
-
-/* ---- number parsing ---------------------------------------------------- */
-
-static void test_string_to_ll_is_strict(void **state)
-{
-    static const char *bad[] = {"", " 1", "1 ", "+1", "01", "-0", "-", "1.0", "0x10", "1e3", "abc",
-                                "00", "--1",
-                                /* out of range, and longer than any long long */
-                                "9223372036854775808", "-9223372036854775809",
-                                "18446744073709551616", "123456789012345678901"};
-    long long v;
-
-    (void)state;
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        if (shale_strconv_ll(slice_of(bad[i]), &v))
-            print_message("accepted \"%s\"\n", bad[i]);
-        assert_false(shale_strconv_ll(slice_of(bad[i]), &v));
-    }
-    assert_true(shale_strconv_ll(slice_of("0"), &v));
-    assert_int_equal(v, 0);
-    assert_true(shale_strconv_ll(slice_of("-1"), &v));
-    assert_int_equal(v, -1);
-    assert_true(shale_strconv_ll(slice_of("9223372036854775807"), &v));
-    assert_true(v == LLONG_MAX);
-    assert_true(shale_strconv_ll(slice_of("-9223372036854775808"), &v));
-    assert_true(v == LLONG_MIN);
-    /* Binary safe: an embedded NUL is not a digit. */
-    assert_false(shale_strconv_ll((struct slice){"1\0002", 3}, &v));
-}
-
-static void test_string_to_ld_is_strict(void **state)
-{
-    static const char *bad[] = {"", " 1", "1 ", "abc", "nan", "-nan", "1e5000", "1.5x"};
-    long double v;
-
-    (void)state;
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        if (shale_strconv_ld(slice_of(bad[i]), &v))
-            print_message("accepted \"%s\"\n", bad[i]);
-        assert_false(shale_strconv_ld(slice_of(bad[i]), &v));
-    }
-    assert_true(shale_strconv_ld(slice_of("5.0e3"), &v));
-    assert_true(v == 5000.0L);
-    assert_true(shale_strconv_ld(slice_of("+1.5"), &v)); /* strtold takes '+' */
-    assert_true(shale_strconv_ld(slice_of("inf"), &v));  /* as Redis's string2ld */
-    assert_false(shale_strconv_ld((struct slice){"1\0002", 3}, &v));
 }
 
 /* ---- GET / SET --------------------------------------------------------- */
@@ -923,8 +873,6 @@ static void test_stats_count_reads_only(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_string_to_ll_is_strict),
-        cmocka_unit_test(test_string_to_ld_is_strict),
         T(test_get_set),
         T(test_get_wrongtype),
         T(test_set_nx_xx),
