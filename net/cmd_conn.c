@@ -39,7 +39,7 @@ void shale_cmd_echo(struct conn *c, struct request *r)
 
 static int password_matches(const struct conn *c, struct slice user, struct slice pass)
 {
-    const char *want = cfg_of(c)->requirepass;
+    const char *want = config_live(cfg_of(c), requirepass);
     if (!slice_eq_nocase(user, "default"))
         return 0;
     if (!want || !*want)
@@ -53,7 +53,7 @@ void shale_cmd_auth(struct conn *c, struct request *r)
         shale_resp_add_error(&r->reply, "ERR syntax error");
         return;
     }
-    const char *want = cfg_of(c)->requirepass;
+    const char *want = config_live(cfg_of(c), requirepass);
     if (r->argc == 2 && (!want || !*want)) {
         shale_resp_add_error(&r->reply,
                              "ERR AUTH <password> called without any password configured for "
@@ -457,5 +457,25 @@ void shale_cmd_config_get(struct conn *c, struct request *r)
 
 void shale_cmd_config_set(struct conn *c, struct request *r)
 {
-    shale_resp_add_error(&r->reply, "ERR CONFIG SET is not supported yet");
+    int nargs = r->argc - 2;
+    const char *args[nargs];
+    size_t lens[nargs];
+    for (int i = 0; i < nargs; i++) {
+        args[i] = r->argv[i + 2].ptr;
+        lens[i] = r->argv[i + 2].len;
+    }
+    char err[1024];
+    if (shale_config_set_live(c->t->srv->cfg, args, lens, nargs, err, sizeof(err)) < 0)
+        shale_resp_add_error(&r->reply, err);
+    else
+        shale_resp_add_status(&r->reply, "OK");
+}
+
+void shale_cmd_config_rewrite(struct conn *c, struct request *r)
+{
+    char err[1024];
+    if (shale_config_rewrite(c->t->srv->cfg, err, sizeof(err)) < 0)
+        shale_resp_add_error(&r->reply, err);
+    else
+        shale_resp_add_status(&r->reply, "OK");
 }

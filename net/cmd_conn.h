@@ -30,5 +30,6 @@ void shale_cmd_time(struct conn *c, struct request *r);
 void shale_cmd_info(struct conn *c, struct request *r);
 void shale_cmd_config_get(struct conn *c, struct request *r);
 void shale_cmd_config_set(struct conn *c, struct request *r);
+void shale_cmd_config_rewrite(struct conn *c, struct request *r);
 
 #endif

@@ -57,12 +57,13 @@ void shale_conn_open(struct io_thread *t, struct conn *c, int fd)
     c->fd = fd;
     c->proto = 2;
     struct resp_limits limits = {
-        .max_bulk_len = cfg->proto_max_bulk_len,
-        .max_multibulk_len = cfg->proto_max_multibulk_len,
+        .max_bulk_len = config_live(cfg, proto_max_bulk_len),
+        .max_multibulk_len = config_live(cfg, proto_max_multibulk_len),
         .max_inline_len = 64 * 1024,
     };
     shale_resp_parser_init(&c->parser, &limits);
-    shale_conn_set_authenticated(c, !cfg->requirepass || !*cfg->requirepass);
+    const char *password = config_live(cfg, requirepass);
+    shale_conn_set_authenticated(c, !password || !*password);
 
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -295,7 +296,7 @@ static int can_take_request(struct conn *c)
 {
     struct io_thread *t = c->t;
     /* A command split over every shard takes one slot per shard plus its own. */
-    return c->inflight < (uint32_t)t->srv->cfg->client_max_inflight &&
+    return c->inflight < (uint32_t)config_live(t->srv->cfg, client_max_inflight) &&
            t->requests_free > (uint32_t)t->srv->nshards + 1;
 }
 
@@ -376,7 +377,7 @@ static int prepare_read_buffer(struct conn *c)
     size_t needed = shale_resp_parser_needed(&c->parser);
     if (needed < unparsed + 1)
         needed = unparsed + 1;
-    if (needed > (size_t)t->srv->cfg->client_query_buffer_limit) {
+    if (needed > (size_t)config_live(t->srv->cfg, client_query_buffer_limit)) {
         shale_log(LOG_WARNING,
                   "Closing client that reached max query buffer length: id=%llu addr=%s",
                   (unsigned long long)c->info.id, c->info.addr);

@@ -235,7 +235,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 static void on_cron(evutil_socket_t fd, short what, void *arg)
 {
     struct io_thread *t = arg;
-    long long timeout = t->srv->cfg->timeout;
+    long long timeout = config_live(t->srv->cfg, timeout);
     if (!timeout)
         return;
     int64_t now = clock_wall_ms();
@@ -257,7 +257,7 @@ static void *io_main(void *arg)
     char name[16];
     snprintf(name, sizeof(name), "io-%d", t->index);
     pthread_setname_np(pthread_self(), name);
-    int64_t spin_us = t->srv->cfg->spin_us;
+    int64_t spin_us = t->srv->spin_us;
     while (!atomic_load_explicit(&t->stopping, memory_order_relaxed)) {
         int busy = adopt_new_connections(t);
         int freed = take_back_from_shards(t);

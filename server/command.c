@@ -57,6 +57,7 @@ static const struct command commands[] = {
     IO("config", -2, CMD_CONTAINER | A | LS, NULL, "server")
     IO("config|get", -3, A | LS | CMD_SUBCOMMAND, shale_cmd_config_get, "server")
     IO("config|set", -4, A | LS | CMD_SUBCOMMAND, shale_cmd_config_set, "server")
+    IO("config|rewrite", 2, A | LS | CMD_SUBCOMMAND, shale_cmd_config_rewrite, "server")
     SHARD("dbsize", 1, R | F, 0, 0, 0, FANOUT_SUM, shale_cmd_dbsize, "server")
     SHARD("flushdb", -1, W, 0, 0, 0, FANOUT_OK, shale_cmd_flushdb, "server")
     SHARD("flushall", -1, W, 0, 0, 0, FANOUT_OK, shale_cmd_flushall, "server")

@@ -4,6 +4,7 @@
 #ifndef SHALE_CONFIG_H
 #define SHALE_CONFIG_H
 
+#include <pthread.h>
 #include <stddef.h>
 
 enum config_type {
@@ -19,55 +20,102 @@ enum config_type {
 
 /* The table reads as columns: keep the formatter out. */
 /* clang-format off */
-/* X(field, name, type, default, min, max, choices, help) */
+/* X(field, name, type, default, min, max, choices, mode, help)
+ * mode: CONFIG_LIVE options may change at run time (CONFIG SET); readers on
+ * other threads load them with config_live(). CONFIG_FIXED ones are frozen
+ * once the threads start. */
 #define SHALE_CONFIG_OPTIONS(X)                                                                    \
-    X(port, "port", CONFIG_INT, "6379", 0, 65535, NULL, "TCP port (0: no plain listener)")        \
-    X(bind, "bind", CONFIG_STRING, "127.0.0.1 -::1", 0, 0, NULL, "addresses to listen on")        \
-    X(tcp_backlog, "tcp-backlog", CONFIG_INT, "511", 1, 65535, NULL, "listen(2) backlog")         \
-    X(io_threads, "io-threads", CONFIG_INT, "0", 0, 128, NULL,                                     \
+    /* ---- network ---- */                                                                        \
+    X(port, "port", CONFIG_INT, "6379", 0, 65535, NULL, CONFIG_FIXED,                              \
+      "TCP port (0: no plain listener)")                                                           \
+    X(bind, "bind", CONFIG_STRING, "127.0.0.1 -::1", 0, 0, NULL, CONFIG_FIXED,                     \
+      "addresses to listen on")                                                                    \
+    X(tcp_backlog, "tcp-backlog", CONFIG_INT, "511", 1, 65535, NULL, CONFIG_FIXED,                 \
+      "listen(2) backlog")                                                                         \
+    /* ---- threads and static pools ---- */                                                       \
+    X(io_threads, "io-threads", CONFIG_INT, "0", 0, 128, NULL, CONFIG_FIXED,                       \
       "I/O threads (0: derived from CPUs)")                                                        \
-    X(shards, "shards", CONFIG_INT, "0", 0, 256, NULL, "shard threads (0: derived from CPUs)")     \
-    X(databases, "databases", CONFIG_INT, "16", 1, 256, NULL, "number of databases")              \
-    X(requirepass, "requirepass", CONFIG_STRING, "", 0, 0, NULL, "password of the default user")  \
-    X(maxclients, "maxclients", CONFIG_INT, "10000", 1, 1000000, NULL, "max connected clients")   \
-    X(timeout, "timeout", CONFIG_INT, "0", 0, 2147483647, NULL,                                    \
-      "close clients idle this many seconds (0: never)")                                           \
-    X(proto_max_bulk_len, "proto-max-bulk-len", CONFIG_MEMORY, "512mb", 1048576, 2147483647,      \
-      NULL, "largest bulk string argument")                                                        \
-    X(proto_max_multibulk_len, "proto-max-multibulk-len", CONFIG_INT, "1048576", 1, 2147483647,   \
-      NULL, "most arguments in one command")                                                       \
-    X(client_query_buffer_limit, "client-query-buffer-limit", CONFIG_MEMORY, "1gb", 1048576,      \
-      4294967296LL, NULL, "largest unparsed input of one client")                                  \
-    X(io_thread_requests, "io-thread-requests", CONFIG_INT, "4096", 64, 1048576, NULL,            \
+    X(shards, "shards", CONFIG_INT, "0", 0, 256, NULL, CONFIG_FIXED,                               \
+      "shard threads (0: derived from CPUs)")                                                      \
+    X(io_thread_requests, "io-thread-requests", CONFIG_INT, "4096",                                \
+      64, 1048576, NULL, CONFIG_FIXED,                                                             \
       "request slots per I/O thread (in-flight commands)")                                         \
-    X(client_max_inflight, "client-max-inflight", CONFIG_INT, "1024", 1, 1048576, NULL,           \
+    X(client_max_inflight, "client-max-inflight", CONFIG_INT, "1024",                              \
+      1, 1048576, NULL, CONFIG_LIVE,                                                               \
       "in-flight commands per client before its reads pause")                                      \
-    X(io_buffers, "io-buffers", CONFIG_INT, "256", 1, 1048576, NULL,                               \
+    X(io_buffers, "io-buffers", CONFIG_INT, "256", 1, 1048576, NULL, CONFIG_FIXED,                 \
       "16KB read buffers pooled per I/O thread")                                                   \
-    X(spin_us, "spin-us", CONFIG_INT, "-1", -1, 10000, NULL,                                       \
+    X(spin_us, "spin-us", CONFIG_INT, "-1", -1, 10000, NULL, CONFIG_FIXED,                         \
       "microseconds a thread polls its queues before sleeping (-1: auto)")                         \
-    X(hash_max_listpack_entries, "hash-max-listpack-entries", CONFIG_INT, "128", 0,               \
-      9223372036854775807LL, NULL, "most fields a hash keeps in the compact encoding")            \
-    X(hash_max_listpack_value, "hash-max-listpack-value", CONFIG_MEMORY, "64", 0,                  \
-      9223372036854775807LL, NULL, "longest field or value a compact hash holds")                  \
-    X(loglevel, "loglevel", CONFIG_ENUM, "notice", 0, 0, LOGLEVEL_CHOICES, "log verbosity")       \
-    X(logfile, "logfile", CONFIG_STRING, "", 0, 0, NULL, "log file (empty: stdout)")              \
-    X(save, "save", CONFIG_STRING, "", 0, 0, NULL, "accepted for compatibility; no persistence")  \
-    X(appendonly, "appendonly", CONFIG_BOOL, "no", 0, 0, NULL,                                     \
+    /* ---- clients and limits ---- */                                                             \
+    X(requirepass, "requirepass", CONFIG_STRING, "", 0, 0, NULL, CONFIG_LIVE,                      \
+      "password of the default user")                                                              \
+    X(maxclients, "maxclients", CONFIG_INT, "10000", 1, 1000000, NULL, CONFIG_FIXED,                \
+      "max connected clients")                                                                     \
+    X(timeout, "timeout", CONFIG_INT, "0", 0, 2147483647, NULL, CONFIG_LIVE,                       \
+      "close clients idle this many seconds (0: never)")                                           \
+    X(proto_max_bulk_len, "proto-max-bulk-len", CONFIG_MEMORY, "512mb",                            \
+      1048576, 2147483647, NULL, CONFIG_LIVE,                                                      \
+      "largest bulk string argument")                                                              \
+    X(proto_max_multibulk_len, "proto-max-multibulk-len", CONFIG_INT, "1048576",                   \
+      1, 2147483647, NULL, CONFIG_LIVE,                                                            \
+      "most arguments in one command")                                                             \
+    X(client_query_buffer_limit, "client-query-buffer-limit", CONFIG_MEMORY, "1gb",                \
+      1048576, 4294967296LL, NULL, CONFIG_LIVE,                                                    \
+      "largest unparsed input of one client")                                                      \
+    /* ---- keyspace and types ---- */                                                             \
+    X(databases, "databases", CONFIG_INT, "16", 1, 256, NULL, CONFIG_FIXED,                        \
+      "number of databases")                                                                       \
+    X(hash_max_listpack_entries, "hash-max-listpack-entries", CONFIG_INT, "128",                   \
+      0, 9223372036854775807LL, NULL, CONFIG_LIVE,                                                 \
+      "most fields a hash keeps in the compact encoding")                                          \
+    X(hash_max_listpack_value, "hash-max-listpack-value", CONFIG_MEMORY, "64",                     \
+      0, 9223372036854775807LL, NULL, CONFIG_LIVE,                                                 \
+      "longest field or value a compact hash holds")                                               \
+    /* ---- memory and eviction ---- */                                                            \
+    /* ---- active defragmentation ---- */                                                         \
+    /* ---- tls ---- */                                                                            \
+    /* ---- operations and logging ---- */                                                         \
+    X(loglevel, "loglevel", CONFIG_ENUM, "notice", 0, 0, LOGLEVEL_CHOICES, CONFIG_LIVE,            \
+      "log verbosity")                                                                             \
+    X(logfile, "logfile", CONFIG_STRING, "", 0, 0, NULL, CONFIG_FIXED,                             \
+      "log file (empty: stdout)")                                                                  \
+    /* ---- persistence (compatibility only) ---- */                                               \
+    X(save, "save", CONFIG_STRING, "", 0, 0, NULL, CONFIG_LIVE,                                    \
+      "accepted for compatibility; no persistence")                                                \
+    X(appendonly, "appendonly", CONFIG_BOOL, "no", 0, 0, NULL, CONFIG_LIVE,                        \
       "accepted for compatibility; must be no")
 
 /* clang-format on */
 
+enum config_mode { CONFIG_FIXED, CONFIG_LIVE };
+
+struct config_retired; /* strings replaced at run time, freed at deinit */
+
 struct config {
-#define CONFIG_FIELD(field, name, type, def, min, max, choices, help) CONFIG_CTYPE_##type field;
-#define CONFIG_CTYPE_CONFIG_INT                                       long long
-#define CONFIG_CTYPE_CONFIG_MEMORY                                    long long
-#define CONFIG_CTYPE_CONFIG_BOOL                                      long long
-#define CONFIG_CTYPE_CONFIG_ENUM                                      long long
-#define CONFIG_CTYPE_CONFIG_STRING                                    char *
+#define CONFIG_FIELD(field, name, type, def, min, max, choices, mode, help)                        \
+    CONFIG_CTYPE_##type field;
+#define CONFIG_CTYPE_CONFIG_INT    long long
+#define CONFIG_CTYPE_CONFIG_MEMORY long long
+#define CONFIG_CTYPE_CONFIG_BOOL   long long
+#define CONFIG_CTYPE_CONFIG_ENUM   long long
+#define CONFIG_CTYPE_CONFIG_STRING char *
     SHALE_CONFIG_OPTIONS(CONFIG_FIELD)
 #undef CONFIG_FIELD
+
+    /* Not options: the bookkeeping of run-time changes. */
+    char *file;               /* the conf file loaded at start-up (CONFIG REWRITE), or NULL */
+    pthread_mutex_t set_lock; /* serialises CONFIG SET and REWRITE */
+    struct config_retired *retired;
+    /* Called after CONFIG SET changed an option, on the thread that ran it,
+     * with set_lock held; the composition root wires side effects here. */
+    void (*changed)(void *ctx, const char *name);
+    void *changed_ctx;
 };
+
+/* Loads a CONFIG_LIVE field from any thread. Writers store with the same
+ * relaxed atomics; a string read this way stays valid until deinit. */
+#define config_live(cfg, field) __atomic_load_n(&(cfg)->field, __ATOMIC_RELAXED)
 
 /* Fills every field with its default. */
 void shale_config_init(struct config *cfg);
@@ -79,6 +127,14 @@ int shale_config_load_args(struct config *cfg, int argc, char **argv, char *err,
 /* Sets one option by name from its text form (the conf file path). */
 int shale_config_set(struct config *cfg, const char *name, const char *const *values, int nvalues,
                      char *err, size_t errlen);
+
+/* CONFIG SET name value [name value ...]: all or nothing, only CONFIG_LIVE
+ * options. On failure err holds the whole Redis error reply text. Any thread. */
+int shale_config_set_live(struct config *cfg, const char *const *args, const size_t *lens,
+                          int nargs, char *err, size_t errlen);
+/* CONFIG REWRITE: writes the current values back into cfg->file, keeping its
+ * comments and order. On failure err holds the Redis error reply text. */
+int shale_config_rewrite(struct config *cfg, char *err, size_t errlen);
 
 /* CONFIG GET: calls emit(name, value) for every option matching the glob. */
 void shale_config_get(const struct config *cfg, const char *pattern, size_t patlen,

@@ -31,6 +31,11 @@ void shale_log_setup(int level, const char *path)
     atomic_store(&log_fd, open_log(log_path));
 }
 
+void shale_log_set_level(int level)
+{
+    atomic_store(&log_level, level);
+}
+
 void shale_log_teardown(void)
 {
     int fd = atomic_exchange(&log_fd, STDOUT_FILENO);

@@ -8,6 +8,8 @@ enum log_level { LOG_DEBUG = 0, LOG_VERBOSE, LOG_NOTICE, LOG_WARNING };
 /* Reads the level and file from config; "" logs to stdout. */
 void shale_log_setup(int level, const char *path);
 void shale_log_teardown(void);
+/* CONFIG SET loglevel. */
+void shale_log_set_level(int level);
 /* Reopens the log file (after rotation). */
 void shale_log_reopen(void);
 int shale_log_enabled(int level);

@@ -95,6 +95,14 @@ static void on_cron(evutil_socket_t fd, short what, void *arg)
     shale_info_sample_memory(srv, &srv->rates);
 }
 
+/* CONFIG SET side effects that are not a plain re-read of the field. */
+static void on_config_changed(void *ctx, const char *name)
+{
+    struct config *cfg = ctx;
+    if (!strcmp(name, "loglevel"))
+        shale_log_set_level((int)config_live(cfg, loglevel));
+}
+
 static int load_config(struct config *cfg, int argc, char **argv)
 {
     char err[512];
@@ -129,23 +137,25 @@ int main(int argc, char **argv)
     if (load_config(&cfg, argc, argv) < 0)
         return 1;
     shale_log_setup((int)cfg.loglevel, cfg.logfile);
+    cfg.changed = on_config_changed;
     shale_command_setup();
 
     struct server *srv = shale_calloc(1, sizeof(*srv));
     srv->cfg = &cfg;
+    cfg.changed_ctx = &cfg;
     srv->start_us = clock_mono_us();
     srv->tcp_port = (int)cfg.port;
     make_run_id(srv->run_id);
     shale_clients_init(&srv->clients);
     derive_thread_counts(&cfg, &srv->nio, &srv->nshards);
-    cfg.spin_us = derive_spin_us(&cfg, srv->nio, srv->nshards);
+    srv->spin_us = derive_spin_us(&cfg, srv->nio, srv->nshards);
     /* Contiguous slot ranges per shard, as a cluster would split them. */
     for (unsigned slot = 0; slot < 16384; slot++)
         srv->slot_to_shard[slot] = (uint16_t)(slot * (unsigned)srv->nshards / 16384);
 
     srv->shards = shale_calloc((size_t)srv->nshards, sizeof(*srv->shards));
     for (int s = 0; s < srv->nshards; s++)
-        srv->shards[s] = shale_shard_create(s, &cfg, srv->nio, srv->slot_to_shard);
+        srv->shards[s] = shale_shard_create(s, &cfg, srv->nio, srv->spin_us, srv->slot_to_shard);
     srv->io = shale_calloc((size_t)srv->nio, sizeof(*srv->io));
     struct waker **io_wakers = shale_calloc((size_t)srv->nio, sizeof(*io_wakers));
     for (int i = 0; i < srv->nio; i++) {
@@ -174,7 +184,7 @@ int main(int argc, char **argv)
     shale_log(LOG_NOTICE, "shale %s (redis %s compatible), pid %d, malloc %s", SHALE_VERSION,
               SHALE_REDIS_VERSION, (int)getpid(), shale_mem_allocator_name());
     shale_log(LOG_NOTICE, "Threads: %d I/O, %d shards (of %d usable CPUs), spin %lld us", srv->nio,
-              srv->nshards, usable_cpus(), cfg.spin_us);
+              srv->nshards, usable_cpus(), (long long)srv->spin_us);
     struct mem_plan plan;
     shale_mem_plan_compute(&cfg, srv->nio, srv->nshards, &plan);
     shale_log(LOG_NOTICE,

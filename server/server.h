@@ -18,9 +18,10 @@ struct io_thread;
 struct shard;
 
 struct server {
-    const struct config *cfg;
+    struct config *cfg; /* CONFIG_LIVE fields change at run time: config_live() */
     int nio;
     int nshards;
+    int64_t spin_us; /* spin-us, or the value derived from the CPU count */
     struct io_thread **io;
     struct shard **shards;
     uint16_t slot_to_shard[16384];

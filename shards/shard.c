@@ -31,6 +31,7 @@ struct shard {
     int databases;            /* read-only after create */
     int64_t spin_us;          /* read-only after create */
     unsigned arena;           /* read-only after create */
+    const struct config *cfg; /* CONFIG_LIVE fields re-read by the cron */
     struct ring **inbound;    /* [nio] producer: I/O thread i, consumer: this shard */
     struct ring **outbound;   /* [nio] producer: this shard, consumer: I/O thread i */
     struct waker **io_wakers; /* [nio] read-only after start */
@@ -49,14 +50,23 @@ struct shard {
     struct shard_public_stats pub;
 };
 
+/* Copies the options CONFIG SET may change into the shard's own state; a
+ * change takes effect within one cron tick. */
+static void apply_live_config(struct shard *s)
+{
+    s->exec.hash.max_compact_entries = (size_t)config_live(s->cfg, hash_max_listpack_entries);
+    s->exec.hash.max_compact_value = (size_t)config_live(s->cfg, hash_max_listpack_value);
+}
+
 struct shard *shale_shard_create(int index, const struct config *cfg, int io_threads,
-                                 const uint16_t *slot_to_shard)
+                                 int64_t spin_us, const uint16_t *slot_to_shard)
 {
     struct shard *s = shale_calloc_aligned(_Alignof(struct shard), sizeof(*s));
     s->index = index;
     s->nio = io_threads;
+    s->cfg = cfg;
     s->databases = (int)cfg->databases;
-    s->spin_us = cfg->spin_us;
+    s->spin_us = spin_us;
     s->arena = shale_mem_arena_create();
     s->inbound = shale_calloc((size_t)io_threads, sizeof(*s->inbound));
     s->outbound = shale_calloc((size_t)io_threads, sizeof(*s->outbound));
@@ -72,8 +82,7 @@ struct shard *shale_shard_create(int index, const struct config *cfg, int io_thr
     s->exec.shard = index;
     s->exec.slot_to_shard = slot_to_shard;
     s->exec.rng = 0x2545f4914f6cdd1dULL ^ (uint64_t)(index + 1);
-    s->exec.hash.max_compact_entries = (size_t)cfg->hash_max_listpack_entries;
-    s->exec.hash.max_compact_value = (size_t)cfg->hash_max_listpack_value;
+    apply_live_config(s);
     s->exec.hash.seed = 0xc2b2ae3d27d4eb4fULL * (uint64_t)(index + 1) ^ (uint64_t)clock_mono_us();
     s->expire = shale_expire_create(s->databases);
     s->pub.keys = shale_calloc((size_t)s->databases, sizeof(*s->pub.keys));
@@ -251,6 +260,7 @@ static void on_expire(evutil_socket_t fd, short what, void *arg)
 static void on_cron(evutil_socket_t fd, short what, void *arg)
 {
     struct shard *s = arg;
+    apply_live_config(s);
     shale_keyspace_rehash(s->exec.ks, CRON_REHASH_US);
     if (!evtimer_pending(s->expire_event, NULL))
         run_expire(s);

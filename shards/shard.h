@@ -38,7 +38,7 @@ struct shard;
 
 /* slot_to_shard: the server's slot map (16384 entries, read-only after start). */
 struct shard *shale_shard_create(int index, const struct config *cfg, int io_threads,
-                                 const uint16_t *slot_to_shard);
+                                 int64_t spin_us, const uint16_t *slot_to_shard);
 void shale_shard_destroy(struct shard *s);
 /* Starts the thread; io_wakers[i] wakes I/O thread i. */
 void shale_shard_start(struct shard *s, struct waker **io_wakers);

@@ -248,7 +248,8 @@ static void test_config_bad_values(void **state)
 #define NO_AOF                                                                                     \
     "option '--appendonly': appendonly is not supported: shale is a cache without persistence"
 #define LOGLEVELS                                                                                  \
-    "option '--loglevel': argument(s) must be one of the following: debug verbose notice warning"
+    "option '--loglevel': argument(s) must be one of the following: debug, verbose, notice, "      \
+    "warning"
     struct fx *f = *state;
     LOAD_ERR(f, PORT_RANGE, "--port", "65536");
     LOAD_ERR(f, PORT_RANGE, "--port", "-1");
@@ -347,11 +348,11 @@ static void test_config_file_errors(void **state)
 
 static void test_config_get_patterns(void **state)
 {
-    static const char *const max_names[] = {
-        "maxclients",          "proto-max-bulk-len",        "proto-max-multibulk-len",
-        "client-max-inflight", "hash-max-listpack-entries", "hash-max-listpack-value"};
-    static const char *const max_values[] = {"10000", "536870912", "1048576", "1024", "128", "64"};
-#define OPTION_NAME(field, name, type, def, min, max, choices, help) name,
+    static const char *const max_names[] = {"client-max-inflight",       "maxclients",
+                                            "proto-max-bulk-len",        "proto-max-multibulk-len",
+                                            "hash-max-listpack-entries", "hash-max-listpack-value"};
+    static const char *const max_values[] = {"1024", "10000", "536870912", "1048576", "128", "64"};
+#define OPTION_NAME(field, name, type, def, min, max, choices, mode, help) name,
     static const char *const all_names[] = {SHALE_CONFIG_OPTIONS(OPTION_NAME)};
     struct fx *f = *state;
     struct pairs p;
