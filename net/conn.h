@@ -30,7 +30,8 @@ struct conn {
     uint32_t flags;
     uint8_t db;
     uint8_t proto;
-    uint32_t inflight; /* requests in the list */
+    uint32_t inflight;   /* requests in the list */
+    uint32_t txn_queued; /* requests waiting in the thread's atomic batch queue */
     struct event *read_event;
     struct event *write_event;
     struct iobuf *rbuf; /* NULL when idle */

@@ -38,6 +38,7 @@ struct io_thread *shale_io_thread_create(int index, struct server *srv)
     t->stats.cmd_usec = shale_calloc((size_t)ncmd, sizeof(*t->stats.cmd_usec));
 
     int ns = srv->nshards;
+    shale_txn_setup(&t->txn, ns);
     t->to_shard = shale_calloc((size_t)ns, sizeof(*t->to_shard));
     t->from_shard = shale_calloc((size_t)ns, sizeof(*t->from_shard));
     t->shard_wakers = shale_calloc((size_t)ns, sizeof(*t->shard_wakers));
@@ -81,6 +82,7 @@ void shale_io_thread_destroy(struct io_thread *t)
     shale_free((void *)t->stats.cmd_calls);
     shale_free((void *)t->stats.cmd_usec);
     shale_ring_destroy(t->inbox);
+    shale_txn_teardown(&t->txn);
     shale_waker_deinit(&t->waker);
     shale_free(t);
 }
@@ -102,6 +104,9 @@ struct request *shale_io_request_get(struct io_thread *t)
     r->parent = NULL;
     r->parts = NULL;
     r->parts_pending = 0;
+    r->txn = TXN_NONE;
+    r->round = 0;
+    r->txn_next = NULL;
     r->state = REQUEST_QUEUED;
     return r;
 }

@@ -13,6 +13,7 @@
 
 #include "net/iobuf.h"
 #include "net/request.h"
+#include "net/txn.h"
 #include "server/waker.h"
 
 struct server;
@@ -55,6 +56,7 @@ struct io_thread {
     struct conn *dirty;  /* have replies to write, list through next_dirty */
     struct conn *resume; /* paused readers to look at again */
     struct iobuf_pool bufs;
+    struct txn_coord txn; /* atomic cross-shard batches */
 };
 
 struct io_thread *shale_io_thread_create(int index, struct server *srv);

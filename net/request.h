@@ -22,6 +22,22 @@ struct command;
 struct conn;
 struct iobuf;
 
+/* What a shard does with a ring message. HOLD and RELEASE carry no command:
+ * they take and give back a shard for a cross-shard atomic batch (net/txn.h). */
+enum request_kind {
+    REQUEST_COMMAND = 0,
+    REQUEST_HOLD,    /* serve only the sender's ring until RELEASE; acknowledged */
+    REQUEST_RELEASE, /* serve every ring again; not sent back */
+};
+
+/* How a request takes part in its I/O thread's atomic batches (net/txn.h). */
+enum request_txn {
+    TXN_NONE = 0,
+    TXN_ATOMIC,       /* keys on several shards: runs with all of them held */
+    TXN_FOLLOW_ONE,   /* queued behind an atomic request of its connection */
+    TXN_FOLLOW_PARTS, /* the same, for a command already split into parts */
+};
+
 enum request_state {
     REQUEST_FREE = 0,
     REQUEST_QUEUED, /* on a shard, or waiting for its parts */
@@ -37,6 +53,8 @@ struct request {
     uint8_t proto; /* 2 or 3 */
     uint8_t state;
     uint8_t argv_heap; /* argv was allocated for this request */
+    uint8_t kind;      /* enum request_kind */
+    uint8_t step;      /* 0: the whole command; else a step of a coordinated one */
     uint16_t shard;
     int64_t start_us; /* parse time, for latency stats */
 
@@ -44,12 +62,15 @@ struct request {
     struct resp_buf reply;
 
     /* I/O-thread-only bookkeeping below. */
-    struct conn *conn;      /* NULL for a part of a split command */
-    struct request *next;   /* next request of the same connection */
-    struct iobuf *buf;      /* read buffer argv points into */
-    struct request *parent; /* the command this is one part of */
-    struct request *parts;  /* first part (a list through next) */
-    uint32_t parts_pending; /* parts not yet back */
+    struct conn *conn;        /* NULL for a part of a split command */
+    struct request *next;     /* next request of the same connection */
+    struct iobuf *buf;        /* read buffer argv points into */
+    struct request *parent;   /* the command this is one part of */
+    struct request *parts;    /* first part (a list through next) */
+    uint32_t parts_pending;   /* parts not yet back */
+    uint8_t txn;              /* enum request_txn */
+    uint8_t round;            /* coordinated commands: the round in flight */
+    struct request *txn_next; /* in the I/O thread's batch queue */
     struct slice argv_inline[REQUEST_INLINE_ARGS];
 };
 

@@ -8,6 +8,7 @@
 
 #include "net/conn.h"
 #include "net/io_thread.h"
+#include "net/txn.h"
 #include "server/clock.h"
 #include "server/command.h"
 #include "server/crc16.h"
@@ -50,14 +51,16 @@ static int arity_ok(const struct command *cmd, int argc)
     return cmd->arity > 0 ? argc == cmd->arity : argc >= -cmd->arity;
 }
 
-static int shard_of_key(const struct io_thread *t, struct slice key)
+int shale_router_shard_of_key(const struct io_thread *t, struct slice key)
 {
     if (t->srv->nshards == 1)
         return 0;
     return server_shard_of_slot(t->srv, shale_crc16_key_slot(key.ptr, key.len));
 }
 
-static struct request *new_part(struct io_thread *t, struct request *parent, int shard)
+#define shard_of_key shale_router_shard_of_key
+
+struct request *shale_router_new_part(struct io_thread *t, struct request *parent, int shard)
 {
     struct request *p = shale_io_request_get(t);
     p->cmd = parent->cmd;
@@ -65,6 +68,7 @@ static struct request *new_part(struct io_thread *t, struct request *parent, int
     p->proto = parent->proto;
     p->shard = (uint16_t)shard;
     p->parent = parent;
+    p->round = parent->round;
     shale_resp_buf_init(&p->reply, parent->proto);
     p->next = parent->parts;
     parent->parts = p;
@@ -72,11 +76,88 @@ static struct request *new_part(struct io_thread *t, struct request *parent, int
     return p;
 }
 
-static void send_parts(struct io_thread *t, struct request *r)
+#define new_part shale_router_new_part
+
+void shale_router_send_parts(struct io_thread *t, struct request *r)
 {
     r->state = REQUEST_QUEUED;
     for (struct request *p = r->parts; p; p = p->next)
-        shale_io_send_to_shard(t, p->shard, p);
+        if (p->round == r->round)
+            shale_io_send_to_shard(t, p->shard, p);
+}
+
+/* A connection with a request waiting for an atomic batch sends its later
+ * shard work through the same queue, so it runs in the order it was sent. */
+static int must_follow(const struct request *r)
+{
+    return r->conn && r->conn->txn_queued;
+}
+
+static void send_one(struct io_thread *t, int shard, struct request *r)
+{
+    if (must_follow(r)) {
+        r->shard = (uint16_t)shard;
+        r->txn = TXN_FOLLOW_ONE;
+        shale_txn_enqueue(t, r);
+        return;
+    }
+    shale_io_send_to_shard(t, shard, r);
+}
+
+static void send_parts(struct io_thread *t, struct request *r)
+{
+    if (must_follow(r)) {
+        r->txn = TXN_FOLLOW_PARTS;
+        shale_txn_enqueue(t, r);
+        return;
+    }
+    shale_router_send_parts(t, r);
+}
+
+/* Keys on several shards: the parts run with every one of those shards held. */
+static void send_atomic(struct io_thread *t, struct request *r)
+{
+    r->state = REQUEST_QUEUED;
+    r->txn = TXN_ATOMIC;
+    shale_txn_enqueue(t, r);
+}
+
+static void finish_parent(struct io_thread *t, struct request *r);
+
+void shale_router_run_queued(struct io_thread *t, struct request *r)
+{
+    enum request_txn how = r->txn;
+    if (how != TXN_ATOMIC)
+        r->txn = TXN_NONE;
+    switch (how) {
+    case TXN_FOLLOW_ONE:
+        shale_io_send_to_shard(t, r->shard, r);
+        break;
+    case TXN_FOLLOW_PARTS:
+        shale_router_send_parts(t, r);
+        break;
+    case TXN_ATOMIC:
+        if (!r->cmd->coordinate)
+            shale_router_send_parts(t, r);
+        else if (r->cmd->coordinate(t, r))
+            finish_parent(t, r); /* answered without a round (a syntax error) */
+        break;
+    case TXN_NONE:
+        break;
+    }
+}
+
+void shale_txn_mark_shards(struct io_thread *t, const struct request *r, uint8_t *want)
+{
+    if (r->parts) {
+        for (const struct request *p = r->parts; p; p = p->next)
+            want[p->shard] = 1;
+        return;
+    }
+    const struct command *cmd = r->cmd;
+    int last = cmd->last_key < 0 ? r->argc + cmd->last_key : cmd->last_key;
+    for (int i = cmd->first_key; i > 0 && i <= last && i < r->argc; i += cmd->key_step)
+        want[shard_of_key(t, r->argv[i])] = 1;
 }
 
 /* One part per shard holding some of the keys (step 1) or key/value pairs
@@ -94,7 +175,7 @@ static void split_by_key(struct io_thread *t, struct request *r, int step)
         }
     }
     if (shards_hit <= 1) {
-        shale_io_send_to_shard(t, only, r);
+        send_one(t, only, r);
         return;
     }
     for (int s = 0; s < t->srv->nshards; s++) {
@@ -114,7 +195,7 @@ static void split_by_key(struct io_thread *t, struct request *r, int step)
         for (int k = 0; k < step; k++)
             p->argv[p->argc++] = r->argv[i + k];
     }
-    send_parts(t, r);
+    send_atomic(t, r);
 }
 
 /* Every shard runs the whole command (DBSIZE, FLUSHALL ...). */
@@ -139,7 +220,22 @@ static void route_scan(struct io_thread *t, struct request *r)
         shale_router_finish(r);
         return;
     }
-    shale_io_send_to_shard(t, (int)(cursor >> SHALE_TABLE_CURSOR_BITS), r);
+    send_one(t, (int)(cursor >> SHALE_TABLE_CURSOR_BITS), r);
+}
+
+/* RENAME, COPY, MSETNX: run whole on one shard when their keys share it;
+ * otherwise a coordinator runs them in rounds, with the shards held. */
+static void route_coordinated(struct io_thread *t, struct request *r)
+{
+    const struct command *cmd = r->cmd;
+    int last = cmd->last_key < 0 ? r->argc + cmd->last_key : cmd->last_key;
+    int shard = shard_of_key(t, r->argv[cmd->first_key]);
+    for (int i = cmd->first_key + cmd->key_step; i <= last; i += cmd->key_step)
+        if (shard_of_key(t, r->argv[i]) != shard) {
+            send_atomic(t, r);
+            return;
+        }
+    send_one(t, shard, r);
 }
 
 void shale_router_dispatch(struct io_thread *t, struct conn *c, struct request *r)
@@ -206,12 +302,15 @@ void shale_router_dispatch(struct io_thread *t, struct conn *c, struct request *
     case FANOUT_SUM:
     case FANOUT_OK:
         if (t->srv->nshards == 1)
-            shale_io_send_to_shard(t, 0, r);
+            send_one(t, 0, r);
         else
             fan_out(t, r);
         break;
+    case SPLIT_COORDINATED:
+        route_coordinated(t, r);
+        break;
     case SPLIT_NONE:
-        shale_io_send_to_shard(t, shard_of_key(t, r->argv[cmd->first_key]), r);
+        send_one(t, shard_of_key(t, r->argv[cmd->first_key]), r);
         break;
     }
 }
@@ -364,27 +463,49 @@ static void merge(struct io_thread *t, struct request *r)
     case FANOUT_OK:
     case SPLIT_NONE:
     case SPLIT_SCAN_CURSOR:
+    case SPLIT_COORDINATED:
         shale_resp_add_status(&r->reply, "OK");
         break;
     }
 }
 
+/* The request has its reply: its parts go back to the pool, and an atomic
+ * request lets its batch move on. */
+static void finish_parent(struct io_thread *t, struct request *r)
+{
+    while (r->parts) {
+        struct request *p = r->parts;
+        r->parts = p->next;
+        shale_io_request_put(t, p);
+    }
+    int atomic = r->txn == TXN_ATOMIC;
+    shale_router_finish(r);
+    if (atomic)
+        shale_txn_finished(t, r);
+}
+
 void shale_router_complete(struct io_thread *t, struct request *r)
 {
+    if (r->kind == REQUEST_HOLD) {
+        shale_txn_held(t, r);
+        return;
+    }
     struct request *parent = r->parent;
     if (!parent) {
         if (r->cmd->split == SPLIT_SCAN_CURSOR)
             rewrite_scan_cursor(t, r);
-        shale_router_finish(r);
+        r->state = REQUEST_DONE;
+        finish_parent(t, r);
         return;
     }
     if (--parent->parts_pending > 0)
         return;
-    merge(t, parent);
-    while (parent->parts) {
-        struct request *p = parent->parts;
-        parent->parts = p->next;
-        shale_io_request_put(t, p);
+    if (parent->cmd->coordinate) {
+        parent->round++;
+        if (!parent->cmd->coordinate(t, parent))
+            return; /* another round is out */
+    } else {
+        merge(t, parent);
     }
-    shale_router_finish(parent);
+    finish_parent(t, parent);
 }

@@ -17,4 +17,15 @@ void shale_router_complete(struct io_thread *t, struct request *r);
 /* Marks a request run on the I/O thread as finished. */
 void shale_router_finish(struct request *r);
 
+/* For coordinators (SPLIT_COORDINATED commands) and net/txn.c. */
+struct slice;
+int shale_router_shard_of_key(const struct io_thread *t, struct slice key);
+/* A new part of parent for shard, in parent's current round: same command,
+ * db and protocol, no arguments yet (argv has REQUEST_INLINE_ARGS slots). */
+struct request *shale_router_new_part(struct io_thread *t, struct request *parent, int shard);
+/* Sends parent's parts of its current round. */
+void shale_router_send_parts(struct io_thread *t, struct request *parent);
+/* Sends a request the atomic batch queue held back (net/txn.c). */
+void shale_router_run_queued(struct io_thread *t, struct request *r);
+
 #endif

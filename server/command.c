@@ -7,8 +7,10 @@
 #include <string.h>
 
 #include "net/cmd_conn.h"
+#include "net/coord.h"
 #include "server/hashfn.h"
 #include "shards/t_hash.h"
+#include "shards/t_keymove.h"
 #include "shards/t_keys.h"
 #include "shards/t_object.h"
 #include "shards/t_scan.h"
@@ -26,9 +28,12 @@
 
 /* Shard command: X(name, arity, flags, first, last, step, split, handler, group) */
 #define SHARD(name, arity, flags, first, last, step, split, proc, group)                          \
-    {name, arity, flags, first, last, step, split, proc, NULL, group},
+    {name, arity, flags, first, last, step, split, proc, NULL, group, NULL},
+/* Shard command that a coordinator runs in rounds when its keys span shards. */
+#define COORD(name, arity, flags, first, last, step, proc, coordinate, group)                      \
+    {name, arity, flags, first, last, step, SPLIT_COORDINATED, proc, NULL, group, coordinate},
 /* I/O-thread command (no keys). */
-#define IO(name, arity, flags, proc, group) {name, arity, flags, 0, 0, 0, SPLIT_NONE, NULL, proc, group},
+#define IO(name, arity, flags, proc, group) {name, arity, flags, 0, 0, 0, SPLIT_NONE, NULL, proc, group, NULL},
 
 static const struct command commands[] = {
     /* connection */
@@ -85,6 +90,7 @@ static const struct command commands[] = {
     SHARD("incrbyfloat", 3, W | M | F, 1, 1, 1, SPLIT_NONE, shale_cmd_incrbyfloat, "string")
     SHARD("mget", -2, R | F, 1, -1, 1, SPLIT_KEYS_ARRAY, shale_cmd_mget, "string")
     SHARD("mset", -3, W | M, 1, -1, 2, SPLIT_PAIRS_OK, shale_cmd_mset, "string")
+    COORD("msetnx", -3, W | M, 1, -1, 2, shale_cmd_msetnx, shale_coord_msetnx, "string")
     /* hash */
     SHARD("hset", -4, W | M | F, 1, 1, 1, SPLIT_NONE, shale_cmd_hset, "hash")
     SHARD("hsetnx", 4, W | M | F, 1, 1, 1, SPLIT_NONE, shale_cmd_hsetnx, "hash")
@@ -108,6 +114,9 @@ static const struct command commands[] = {
     SHARD("exists", -2, R | F, 1, -1, 1, SPLIT_KEYS_SUM, shale_cmd_exists, "generic")
     SHARD("touch", -2, R | F, 1, -1, 1, SPLIT_KEYS_SUM, shale_cmd_touch, "generic")
     SHARD("type", 2, R | F, 1, 1, 1, SPLIT_NONE, shale_cmd_type, "generic")
+    COORD("rename", 3, W, 1, 2, 1, shale_cmd_rename, shale_coord_rename, "generic")
+    COORD("renamenx", 3, W | F, 1, 2, 1, shale_cmd_renamenx, shale_coord_renamenx, "generic")
+    COORD("copy", -3, W | M, 1, 2, 1, shale_cmd_copy, shale_coord_copy, "generic")
     SHARD("expire", -3, W | F, 1, 1, 1, SPLIT_NONE, shale_cmd_expire, "generic")
     SHARD("pexpire", -3, W | F, 1, 1, 1, SPLIT_NONE, shale_cmd_pexpire, "generic")
     SHARD("expireat", -3, W | F, 1, 1, 1, SPLIT_NONE, shale_cmd_expireat, "generic")

@@ -10,6 +10,7 @@
 
 struct conn;
 struct exec_ctx;
+struct io_thread;
 struct request;
 
 enum command_flag {
@@ -40,6 +41,7 @@ enum command_split {
     FANOUT_ARRAY,      /* every shard runs it; the arrays concatenated (KEYS) */
     FANOUT_RANDOM,     /* every shard answers [keys, key|nil]; one key picked (RANDOMKEY) */
     SPLIT_SCAN_CURSOR, /* to the shard named by the cursor; the reply's cursor made global */
+    SPLIT_COORDINATED, /* keys on one shard: runs whole there; else `coordinate` runs it */
 };
 
 struct command {
@@ -53,6 +55,12 @@ struct command {
     void (*shard_proc)(struct exec_ctx *x, struct request *r);
     void (*io_proc)(struct conn *c, struct request *r);
     const char *group; /* COMMAND DOCS group */
+    /* SPLIT_COORDINATED across shards, on the I/O thread with the shards
+     * held: called for round 0 and again each time a round's parts are all
+     * back (r->round counts them). Sends the next round's parts and returns
+     * 0, or writes the reply and returns 1. Each part's r->step tells its
+     * shard_proc which step to run. */
+    int (*coordinate)(struct io_thread *t, struct request *r);
 };
 
 void shale_command_setup(void);

@@ -37,6 +37,7 @@ struct shard {
     struct waker **io_wakers; /* [nio] read-only after start */
     uint8_t *wake_pending;    /* [nio] shard thread */
     struct waker waker;       /* sleeping flag: this thread; efd: read here */
+    int held_by;              /* shard thread: the I/O thread holding us, or -1 */
 
     /* Shard thread only. */
     pthread_t thread;
@@ -65,6 +66,7 @@ struct shard *shale_shard_create(int index, const struct config *cfg, int io_thr
     s->index = index;
     s->nio = io_threads;
     s->cfg = cfg;
+    s->held_by = -1;
     s->databases = (int)cfg->databases;
     s->spin_us = spin_us;
     s->arena = shale_mem_arena_create();
@@ -166,17 +168,41 @@ static void publish_stats(struct shard *s)
 
 static void prefetch_key(struct exec_ctx *x, const struct request *r)
 {
+    if (r->kind != REQUEST_COMMAND)
+        return;
     int first = r->cmd->first_key;
     if (first > 0 && first < r->argc)
         shale_keyspace_prefetch(x->ks, r->db, r->argv[first]);
 }
 
-/* Executes what is waiting on every inbound ring; returns how many ran. */
+/* Runs one message from I/O thread io; returns 0 when nothing goes back.
+ * While an I/O thread holds the shard (an atomic cross-shard batch, see
+ * net/txn.h) only that thread's ring is served, so no other client sees the
+ * batch half done. */
+static int run_message(struct shard *s, int io, struct request *r)
+{
+    switch (r->kind) {
+    case REQUEST_HOLD:
+        s->held_by = io;
+        return 1; /* the acknowledgement */
+    case REQUEST_RELEASE:
+        s->held_by = -1;
+        return 0;
+    default:
+        r->cmd->shard_proc(&s->exec, r);
+        return 1;
+    }
+}
+
+/* Executes what is waiting on the inbound rings it may serve; returns how
+ * many ran. */
 static unsigned drain(struct shard *s)
 {
     unsigned total = 0;
     s->exec.now_ms = clock_wall_ms();
     for (int io = 0; io < s->nio; io++) {
+        if (s->held_by >= 0 && io != s->held_by)
+            continue;
         struct ring *in = s->inbound[io], *out = s->outbound[io];
         unsigned n = 0;
         while (n < BATCH_PER_RING) {
@@ -193,7 +219,8 @@ static unsigned drain(struct shard *s)
             for (unsigned i = 0; i < k; i++) {
                 /* The I/O thread marks it done when it takes it back: until
                  * then the request is the shard's, state included. */
-                batch[i]->cmd->shard_proc(&s->exec, batch[i]);
+                if (!run_message(s, io, batch[i]))
+                    continue;
                 if (!ring_stage(out, batch[i])) {
                     shale_log(LOG_WARNING, "shard %d: reply ring to I/O thread %d is full",
                               s->index, io);
@@ -220,6 +247,8 @@ static unsigned drain(struct shard *s)
 
 static int has_work(struct shard *s)
 {
+    if (s->held_by >= 0)
+        return ring_has_items(s->inbound[s->held_by]);
     for (int io = 0; io < s->nio; io++)
         if (ring_has_items(s->inbound[io]))
             return 1;

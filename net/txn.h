@@ -1,0 +1,59 @@
+/* txn: atomic cross-shard commands, coordinated by the I/O thread.
+ *
+ * A command whose keys live on several shards (MSET, MGET, DEL, RENAME,
+ * MULTI/EXEC ...) must not be seen half done. The I/O thread takes the
+ * shards it needs in ascending shard order: it sends a HOLD, the shard
+ * acknowledges and from then on serves only this I/O thread's ring, and the
+ * next shard is asked only after the acknowledgement. With every shard held
+ * the requests run; then each shard gets a RELEASE. Taking shards in one
+ * global order means two I/O threads can never wait on each other in a
+ * cycle.
+ *
+ * Requests are batched: everything queued while a batch is being acquired
+ * or run forms the next batch, which holds the union of its shards once. A
+ * connection with a request waiting in the queue routes its later shard
+ * requests through the queue too (as followers), so its pipeline keeps its
+ * order. Single-shard work of other connections never waits.
+ *
+ * I/O thread only. */
+#ifndef SHALE_TXN_H
+#define SHALE_TXN_H
+
+#include <stdint.h>
+
+struct io_thread;
+struct request;
+
+enum txn_state {
+    TXN_IDLE,
+    TXN_ACQUIRING, /* waiting for the HOLD of shard `next` to come back */
+    TXN_RUNNING,   /* every shard of the batch held; requests running */
+};
+
+struct txn_coord {
+    enum txn_state state;
+    struct request *queue_head, *queue_tail; /* the next batch, via txn_next */
+    struct request *batch;                   /* the batch being acquired or run */
+    uint32_t unfinished;                     /* atomic requests of the batch still running */
+    int next;                                /* the shard whose HOLD is out */
+    uint8_t *want;                           /* [nshards] the batch needs this shard */
+    struct request *hold;                    /* [nshards] HOLD messages, reused */
+    struct request *release;                 /* [nshards] RELEASE messages, reused */
+    uint64_t batches;                        /* batches run (INFO) */
+};
+
+void shale_txn_setup(struct txn_coord *x, int nshards);
+void shale_txn_teardown(struct txn_coord *x);
+
+/* Queues r for the next batch (r->txn says how it takes part). */
+void shale_txn_enqueue(struct io_thread *t, struct request *r);
+/* A HOLD came back from its shard. */
+void shale_txn_held(struct io_thread *t, struct request *hold);
+/* An atomic request of the running batch has its reply. */
+void shale_txn_finished(struct io_thread *t, struct request *r);
+
+/* Marks in want[] every shard r needs held: those of its keys, or for
+ * EXEC those of its queued commands and watched keys. */
+void shale_txn_mark_shards(struct io_thread *t, const struct request *r, uint8_t *want);
+
+#endif
