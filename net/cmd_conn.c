@@ -10,6 +10,7 @@
 
 #include "net/conn.h"
 #include "net/io_thread.h"
+#include "net/multi.h"
 #include "net/request.h"
 #include "server/clock.h"
 #include "server/command.h"
@@ -174,8 +175,9 @@ void shale_cmd_reset(struct conn *c, struct request *r)
     atomic_store_explicit(&c->info.db, 0, memory_order_relaxed);
     atomic_store_explicit(&c->info.proto, 2, memory_order_relaxed);
     shale_clients_set_name(&c->t->srv->clients, &c->info, NULL, 0);
-    const char *pass = cfg_of(c)->requirepass;
+    const char *pass = config_live(cfg_of(c), requirepass);
     shale_conn_set_authenticated(c, !pass || !*pass);
+    shale_multi_reset(c);
     shale_resp_add_status(&r->reply, "RESET");
 }
 

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "net/io_thread.h"
+#include "net/multi.h"
 #include "net/router.h"
 #include "server/clock.h"
 #include "server/log.h"
@@ -152,6 +153,7 @@ void shale_conn_close(struct conn *c)
     close(c->fd);
     c->fd = -1;
     shale_clients_remove(&t->srv->clients, &c->info);
+    shale_multi_reset(c);
     atomic_fetch_sub(&t->srv->clients.connected, 1);
     if (c->prev_active)
         c->prev_active->next_active = c->next_active;

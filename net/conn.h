@@ -13,6 +13,7 @@ struct io_thread;
 struct iobuf;
 struct request;
 struct event;
+struct multi_state;
 
 enum conn_flag {
     CONN_READ_PAUSED = 1 << 0,       /* too many in flight, or no request slots */
@@ -30,8 +31,9 @@ struct conn {
     uint32_t flags;
     uint8_t db;
     uint8_t proto;
-    uint32_t inflight;   /* requests in the list */
-    uint32_t txn_queued; /* requests waiting in the thread's atomic batch queue */
+    uint32_t inflight;         /* requests in the list */
+    uint32_t txn_queued;       /* requests waiting in the thread's atomic batch queue */
+    struct multi_state *multi; /* MULTI queue and WATCHed keys, or NULL */
     struct event *read_event;
     struct event *write_event;
     struct iobuf *rbuf; /* NULL when idle */

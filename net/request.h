@@ -57,6 +57,7 @@ struct request {
     uint8_t step;      /* 0: the whole command; else a step of a coordinated one */
     uint16_t shard;
     int64_t start_us; /* parse time, for latency stats */
+    void *aux;        /* internal messages: e.g. the WATCH token (shards/watch.h) */
 
     /* Written by whoever executes the command. */
     struct resp_buf reply;

@@ -8,6 +8,7 @@
 
 #include "net/conn.h"
 #include "net/io_thread.h"
+#include "net/multi.h"
 #include "net/txn.h"
 #include "server/clock.h"
 #include "server/command.h"
@@ -104,7 +105,7 @@ static void send_one(struct io_thread *t, int shard, struct request *r)
     shale_io_send_to_shard(t, shard, r);
 }
 
-static void send_parts(struct io_thread *t, struct request *r)
+void shale_router_submit_parts(struct io_thread *t, struct request *r)
 {
     if (must_follow(r)) {
         r->txn = TXN_FOLLOW_PARTS;
@@ -122,7 +123,8 @@ static void send_atomic(struct io_thread *t, struct request *r)
     shale_txn_enqueue(t, r);
 }
 
-static void finish_parent(struct io_thread *t, struct request *r);
+static void done(struct io_thread *t, struct request *r);
+static void all_parts_back(struct io_thread *t, struct request *r);
 
 void shale_router_run_queued(struct io_thread *t, struct request *r)
 {
@@ -140,7 +142,7 @@ void shale_router_run_queued(struct io_thread *t, struct request *r)
         if (!r->cmd->coordinate)
             shale_router_send_parts(t, r);
         else if (r->cmd->coordinate(t, r))
-            finish_parent(t, r); /* answered without a round (a syntax error) */
+            done(t, r); /* answered without a round (a syntax error) */
         break;
     case TXN_NONE:
         break;
@@ -149,6 +151,10 @@ void shale_router_run_queued(struct io_thread *t, struct request *r)
 
 void shale_txn_mark_shards(struct io_thread *t, const struct request *r, uint8_t *want)
 {
+    if (r->cmd->flags & CMD_EXEC) {
+        shale_multi_mark_shards(t, r, want);
+        return;
+    }
     if (r->parts) {
         for (const struct request *p = r->parts; p; p = p->next)
             want[p->shard] = 1;
@@ -195,7 +201,10 @@ static void split_by_key(struct io_thread *t, struct request *r, int step)
         for (int k = 0; k < step; k++)
             p->argv[p->argc++] = r->argv[i + k];
     }
-    send_atomic(t, r);
+    if (r->parent)
+        shale_router_send_parts(t, r); /* inside EXEC: the shards are held already */
+    else
+        send_atomic(t, r);
 }
 
 /* Every shard runs the whole command (DBSIZE, FLUSHALL ...). */
@@ -206,7 +215,7 @@ static void fan_out(struct io_thread *t, struct request *r)
         p->argv = r->argv; /* shared, read-only; the parent outlives its parts */
         p->argc = r->argc;
     }
-    send_parts(t, r);
+    shale_router_submit_parts(t, r);
 }
 
 /* SCAN runs on the shard the cursor names: shard << SHALE_TABLE_CURSOR_BITS
@@ -217,7 +226,7 @@ static void route_scan(struct io_thread *t, struct request *r)
     if (!shale_strconv_cursor(r->argv[1], &cursor) ||
         (cursor >> SHALE_TABLE_CURSOR_BITS) >= (unsigned long long)t->srv->nshards) {
         shale_resp_add_error(&r->reply, "ERR invalid cursor");
-        shale_router_finish(r);
+        done(t, r);
         return;
     }
     send_one(t, (int)(cursor >> SHALE_TABLE_CURSOR_BITS), r);
@@ -232,58 +241,19 @@ static void route_coordinated(struct io_thread *t, struct request *r)
     int shard = shard_of_key(t, r->argv[cmd->first_key]);
     for (int i = cmd->first_key + cmd->key_step; i <= last; i += cmd->key_step)
         if (shard_of_key(t, r->argv[i]) != shard) {
-            send_atomic(t, r);
+            if (!r->parent)
+                send_atomic(t, r);
+            else if (cmd->coordinate(t, r)) /* inside EXEC: the shards are held */
+                done(t, r);
             return;
         }
     send_one(t, shard, r);
 }
 
-void shale_router_dispatch(struct io_thread *t, struct conn *c, struct request *r)
+/* A shard command, checked and counted: to its shard, or split. */
+static void route(struct io_thread *t, struct request *r)
 {
-    const struct command *cmd = shale_command_lookup(r->argv[0]);
-    if (!cmd) {
-        reply_unknown_command(r);
-        shale_router_finish(r);
-        return;
-    }
-    if ((cmd->flags & CMD_CONTAINER) && r->argc >= 2) {
-        const struct command *sub = shale_command_lookup_sub(cmd, r->argv[1]);
-        if (!sub) {
-            char upper[32];
-            size_t n = strlen(cmd->name);
-            for (size_t i = 0; i <= n && i < sizeof(upper); i++)
-                upper[i] = (char)toupper((unsigned char)cmd->name[i]);
-            int sublen = r->argv[1].len > 128 ? 128 : (int)r->argv[1].len;
-            shale_resp_add_errorf(
-                &r->reply, "ERR unknown subcommand %s'%.*s'. Try %s HELP.",
-                (cmd->flags & CMD_HAND_PARSED) ? "or wrong number of arguments for " : "", sublen,
-                r->argv[1].ptr, upper);
-            shale_router_finish(r);
-            return;
-        }
-        cmd = sub;
-    }
-    r->cmd = cmd;
-    if (!arity_ok(cmd, r->argc)) {
-        shale_resp_add_errorf(&r->reply, "ERR wrong number of arguments for '%s' command",
-                              cmd->name);
-        shale_router_finish(r);
-        return;
-    }
-    if (!(c->flags & CONN_AUTHENTICATED) && !(cmd->flags & CMD_NO_AUTH)) {
-        shale_resp_add_error(&r->reply, "NOAUTH Authentication required.");
-        shale_router_finish(r);
-        return;
-    }
-    int idx = shale_command_index(cmd);
-    atomic_fetch_add_explicit(&t->stats.commands, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&t->stats.cmd_calls[idx], 1, memory_order_relaxed);
-    atomic_store_explicit(&c->info.last_cmd, idx, memory_order_relaxed);
-    if (cmd->io_proc) {
-        cmd->io_proc(c, r);
-        shale_router_finish(r);
-        return;
-    }
+    const struct command *cmd = r->cmd;
     switch (cmd->split) {
     case SPLIT_KEYS_SUM:
     case SPLIT_KEYS_ARRAY:
@@ -313,6 +283,79 @@ void shale_router_dispatch(struct io_thread *t, struct conn *c, struct request *
         send_one(t, shard_of_key(t, r->argv[cmd->first_key]), r);
         break;
     }
+}
+
+void shale_router_route_nested(struct io_thread *t, struct request *part)
+{
+    route(t, part);
+}
+
+/* An error answered before the command ran; inside MULTI it also dooms the
+ * transaction (EXECABORT), as in Redis. */
+static void reject(struct conn *c, struct request *r)
+{
+    shale_multi_flag_error(c);
+    shale_router_finish(r);
+}
+
+void shale_router_dispatch(struct io_thread *t, struct conn *c, struct request *r)
+{
+    const struct command *cmd = shale_command_lookup(r->argv[0]);
+    if (!cmd) {
+        reply_unknown_command(r);
+        reject(c, r);
+        return;
+    }
+    if ((cmd->flags & CMD_CONTAINER) && r->argc >= 2) {
+        const struct command *sub = shale_command_lookup_sub(cmd, r->argv[1]);
+        if (!sub) {
+            char upper[32];
+            size_t n = strlen(cmd->name);
+            for (size_t i = 0; i <= n && i < sizeof(upper); i++)
+                upper[i] = (char)toupper((unsigned char)cmd->name[i]);
+            int sublen = r->argv[1].len > 128 ? 128 : (int)r->argv[1].len;
+            shale_resp_add_errorf(
+                &r->reply, "ERR unknown subcommand %s'%.*s'. Try %s HELP.",
+                (cmd->flags & CMD_HAND_PARSED) ? "or wrong number of arguments for " : "", sublen,
+                r->argv[1].ptr, upper);
+            reject(c, r);
+            return;
+        }
+        cmd = sub;
+    }
+    r->cmd = cmd;
+    if (!arity_ok(cmd, r->argc)) {
+        shale_resp_add_errorf(&r->reply, "ERR wrong number of arguments for '%s' command",
+                              cmd->name);
+        reject(c, r);
+        return;
+    }
+    if (!(c->flags & CONN_AUTHENTICATED) && !(cmd->flags & CMD_NO_AUTH)) {
+        shale_resp_add_error(&r->reply, "NOAUTH Authentication required.");
+        reject(c, r);
+        return;
+    }
+    if (shale_multi_queues(c, cmd)) {
+        shale_multi_queue(c, r);
+        shale_router_finish(r);
+        return;
+    }
+    shale_router_count_call(t, c, cmd);
+    if (cmd->io_proc) {
+        cmd->io_proc(c, r);
+        if (!(cmd->flags & CMD_DEFERRED))
+            shale_router_finish(r);
+        return;
+    }
+    route(t, r);
+}
+
+void shale_router_count_call(struct io_thread *t, struct conn *c, const struct command *cmd)
+{
+    int idx = shale_command_index(cmd);
+    atomic_fetch_add_explicit(&t->stats.commands, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&t->stats.cmd_calls[idx], 1, memory_order_relaxed);
+    atomic_store_explicit(&c->info.last_cmd, idx, memory_order_relaxed);
 }
 
 /* The first error reply among the parts, or NULL. */
@@ -469,19 +512,50 @@ static void merge(struct io_thread *t, struct request *r)
     }
 }
 
-/* The request has its reply: its parts go back to the pool, and an atomic
- * request lets its batch move on. */
-static void finish_parent(struct io_thread *t, struct request *r)
+/* r has its whole reply. Its own parts go back to the pool; then it is
+ * either a part of a bigger request (a command inside EXEC, or a part of a
+ * part), which may now be complete too, or a client's request, which is
+ * released in order and lets its atomic batch move on. A request nobody
+ * waits for (an UNWATCH sent after the connection went) is freed. */
+static void done(struct io_thread *t, struct request *r)
 {
     while (r->parts) {
         struct request *p = r->parts;
         r->parts = p->next;
         shale_io_request_put(t, p);
     }
+    struct request *parent = r->parent;
+    if (parent) {
+        if (--parent->parts_pending == 0)
+            all_parts_back(t, parent);
+        return;
+    }
     int atomic = r->txn == TXN_ATOMIC;
+    if (!r->conn) {
+        shale_io_request_put(t, r);
+        return;
+    }
     shale_router_finish(r);
     if (atomic)
         shale_txn_finished(t, r);
+}
+
+/* The parts of r's current round are all back. */
+static void all_parts_back(struct io_thread *t, struct request *r)
+{
+    if (r->cmd->coordinate) {
+        r->round++;
+        if (!r->cmd->coordinate(t, r))
+            return; /* another round is out */
+    } else {
+        merge(t, r);
+    }
+    done(t, r);
+}
+
+void shale_router_part_done(struct io_thread *t, struct request *part)
+{
+    done(t, part);
 }
 
 void shale_router_complete(struct io_thread *t, struct request *r)
@@ -490,22 +564,7 @@ void shale_router_complete(struct io_thread *t, struct request *r)
         shale_txn_held(t, r);
         return;
     }
-    struct request *parent = r->parent;
-    if (!parent) {
-        if (r->cmd->split == SPLIT_SCAN_CURSOR)
-            rewrite_scan_cursor(t, r);
-        r->state = REQUEST_DONE;
-        finish_parent(t, r);
-        return;
-    }
-    if (--parent->parts_pending > 0)
-        return;
-    if (parent->cmd->coordinate) {
-        parent->round++;
-        if (!parent->cmd->coordinate(t, parent))
-            return; /* another round is out */
-    } else {
-        merge(t, parent);
-    }
-    finish_parent(t, parent);
+    if (r->cmd->split == SPLIT_SCAN_CURSOR) /* SCAN is never split: this is the request */
+        rewrite_scan_cursor(t, r);
+    done(t, r);
 }

@@ -23,9 +23,22 @@ int shale_router_shard_of_key(const struct io_thread *t, struct slice key);
 /* A new part of parent for shard, in parent's current round: same command,
  * db and protocol, no arguments yet (argv has REQUEST_INLINE_ARGS slots). */
 struct request *shale_router_new_part(struct io_thread *t, struct request *parent, int shard);
-/* Sends parent's parts of its current round. */
+/* Sends parent's parts, after the connection's requests queued for an
+ * atomic batch if it has any (so its order holds). */
+void shale_router_submit_parts(struct io_thread *t, struct request *parent);
+/* Sends parent's parts of its current round, now. */
 void shale_router_send_parts(struct io_thread *t, struct request *parent);
 /* Sends a request the atomic batch queue held back (net/txn.c). */
 void shale_router_run_queued(struct io_thread *t, struct request *r);
+
+/* For EXEC (net/multi.c), whose queued commands are its parts and run with
+ * the shards already held. */
+struct command;
+/* Routes a checked shard command that is a part of another request. */
+void shale_router_route_nested(struct io_thread *t, struct request *part);
+/* A part answered on the I/O thread: counts it back to its parent. */
+void shale_router_part_done(struct io_thread *t, struct request *part);
+/* Counts a call of cmd in the per-command statistics. */
+void shale_router_count_call(struct io_thread *t, struct conn *c, const struct command *cmd);
 
 #endif

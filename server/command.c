@@ -8,6 +8,7 @@
 
 #include "net/cmd_conn.h"
 #include "net/coord.h"
+#include "net/multi.h"
 #include "server/hashfn.h"
 #include "shards/t_hash.h"
 #include "shards/t_keymove.h"
@@ -15,6 +16,7 @@
 #include "shards/t_object.h"
 #include "shards/t_scan.h"
 #include "shards/t_string.h"
+#include "shards/watch.h"
 
 /* The table reads as columns: keep the formatter out. */
 /* clang-format off */
@@ -25,6 +27,7 @@
 #define NA CMD_NO_AUTH
 #define A  CMD_ADMIN
 #define LS (CMD_LOADING | CMD_STALE)
+#define NQ CMD_NO_QUEUE
 
 /* Shard command: X(name, arity, flags, first, last, step, split, handler, group) */
 #define SHARD(name, arity, flags, first, last, step, split, proc, group)                          \
@@ -32,6 +35,9 @@
 /* Shard command that a coordinator runs in rounds when its keys span shards. */
 #define COORD(name, arity, flags, first, last, step, proc, coordinate, group)                      \
     {name, arity, flags, first, last, step, SPLIT_COORDINATED, proc, NULL, group, coordinate},
+/* I/O-thread command that waits for shards (EXEC) and coordinates them. */
+#define IOC(name, arity, flags, proc, coordinate, group)                                           \
+    {name, arity, flags, 0, 0, 0, SPLIT_NONE, NULL, proc, group, coordinate},
 /* I/O-thread command (no keys). */
 #define IO(name, arity, flags, proc, group) {name, arity, flags, 0, 0, 0, SPLIT_NONE, NULL, proc, group, NULL},
 
@@ -41,8 +47,8 @@ static const struct command commands[] = {
     IO("echo", 2, F | LS, shale_cmd_echo, "connection")
     IO("hello", -1, F | NA | LS, shale_cmd_hello, "connection")
     IO("auth", -2, F | NA | LS, shale_cmd_auth, "connection")
-    IO("quit", -1, F | NA | LS, shale_cmd_quit, "connection")
-    IO("reset", 1, F | NA | LS, shale_cmd_reset, "connection")
+    IO("quit", -1, F | NA | LS | NQ, shale_cmd_quit, "connection")
+    IO("reset", 1, F | NA | LS | NQ, shale_cmd_reset, "connection")
     IO("select", 2, F | LS, shale_cmd_select, "connection")
     IO("client", -2, CMD_CONTAINER | LS, NULL, "connection")
     IO("client|id", 2, LS | CMD_SUBCOMMAND, shale_cmd_client_id, "connection")
@@ -51,6 +57,14 @@ static const struct command commands[] = {
     IO("client|info", 2, LS | CMD_SUBCOMMAND, shale_cmd_client_info, "connection")
     IO("client|list", -2, A | LS | CMD_SUBCOMMAND, shale_cmd_client_list, "connection")
     IO("client|setinfo", 4, LS | CMD_SUBCOMMAND, shale_cmd_client_setinfo, "connection")
+    /* transactions; the "|keys" rows are internal messages to shards */
+    IO("multi", 1, F | LS | NQ, shale_cmd_multi, "transactions")
+    IOC("exec", 1, LS | NQ | CMD_EXEC | CMD_DEFERRED, shale_cmd_exec, shale_multi_exec_round, "transactions")
+    IO("discard", 1, F | LS | NQ, shale_cmd_discard, "transactions")
+    IO("watch", -2, F | LS | NQ | CMD_DEFERRED, shale_cmd_watch, "transactions")
+    SHARD("watch|keys", -2, CMD_SUBCOMMAND, 1, -1, 1, SPLIT_NONE, shale_cmd_watch_keys, "transactions")
+    IO("unwatch", 1, F | LS, shale_cmd_unwatch, "transactions")
+    SHARD("unwatch|keys", -2, CMD_SUBCOMMAND, 1, -1, 1, SPLIT_NONE, shale_cmd_unwatch_keys, "transactions")
     /* server */
     IO("command", -1, CMD_CONTAINER | LS, shale_cmd_command, "server")
     IO("command|count", 2, LS | CMD_SUBCOMMAND, shale_cmd_command_count, "server")

@@ -28,6 +28,13 @@ enum command_flag {
      * one, or a wrong argument count (checked by the handler; rows take
      * arity -2), answers "unknown subcommand or wrong number of arguments". */
     CMD_HAND_PARSED = 1 << 10,
+    /* An I/O command that answers later (it waits for shards): the router
+     * does not finish the request when io_proc returns. */
+    CMD_DEFERRED = 1 << 11,
+    /* EXEC: the shards it needs are those of the queued commands. */
+    CMD_EXEC = 1 << 12,
+    /* Runs even inside MULTI instead of being queued. */
+    CMD_NO_QUEUE = 1 << 13,
 };
 
 /* How a command with keys on several shards is split, and its parts merged. */

@@ -9,6 +9,7 @@
 #include "net/request.h"
 #include "shards/hash.h"
 #include "shards/keyspace.h"
+#include "shards/watch.h"
 
 struct exec_stats {
     uint64_t keyspace_hits;
@@ -23,6 +24,7 @@ struct exec_ctx {
     struct hash_config hash;       /* read-only after start */
     int shard;                     /* this shard's index; read-only after start */
     const uint16_t *slot_to_shard; /* the server's slot map; read-only after start */
+    struct watch_registry watch;   /* WATCHed keys of this shard */
 };
 
 #endif

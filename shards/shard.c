@@ -100,6 +100,7 @@ void shale_shard_destroy(struct shard *s)
         shale_ring_destroy(s->inbound[i]);
         shale_ring_destroy(s->outbound[i]);
     }
+    shale_watch_registry_deinit(&s->exec.watch);
     shale_keyspace_destroy(s->exec.ks);
     shale_expire_destroy(s->expire);
     shale_waker_deinit(&s->waker);
@@ -190,6 +191,7 @@ static int run_message(struct shard *s, int io, struct request *r)
         return 0;
     default:
         r->cmd->shard_proc(&s->exec, r);
+        shale_watch_after_write(&s->exec, r);
         return 1;
     }
 }
