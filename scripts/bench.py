@@ -111,10 +111,25 @@ WORKLOADS = [
         "requests": 2_000_000,
         "default": False,
     },
-    # Examples for later work (not in the default set):
-    # {"name": "mset-P1", "kind": "throughput",
-    #  "args": ["-t", "mset", "-c", "50", "-r", "100000", "-d", "64", "-P", "1"],
-    #  "requests": 100_000, "default": False},
+    # Multi-key commands: 10 random keys each.  With more than one shard
+    # (--shards 2) most of them span shards and run as atomic batches
+    # (net/txn.c); with one shard they measure the plain path.
+    {
+        "name": "mset10-P16",
+        "kind": "throughput",
+        "args": ["-t", "mset", "-c", "50", "-r", "100000", "-d", "64",
+                 "-P", "16"],
+        "requests": 500_000,
+        "default": False,
+    },
+    {
+        "name": "mget10-P16",
+        "kind": "throughput",
+        "args": ["-c", "50", "-r", "100000", "-P", "16"],
+        "command": ["MGET"] + ["key:__rand_int__"] * 10,
+        "requests": 500_000,
+        "default": False,
+    },
     # {"name": "bytes-per-key", "kind": "memory", ...},   # TODO: memory mode
 ]
 
