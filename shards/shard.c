@@ -51,8 +51,8 @@ struct shard {
     struct shard_public_stats pub;
 };
 
-/* Copies the options CONFIG SET may change into the shard's own state; a
- * change takes effect within one cron tick. */
+/* Copies the options CONFIG SET may change into the shard's own state, at
+ * each batch: a command sent after CONFIG SET's reply sees the new value. */
 static void apply_live_config(struct shard *s)
 {
     s->exec.hash.max_compact_entries = (size_t)config_live(s->cfg, hash_max_listpack_entries);
@@ -202,6 +202,7 @@ static unsigned drain(struct shard *s)
 {
     unsigned total = 0;
     s->exec.now_ms = clock_wall_ms();
+    apply_live_config(s);
     for (int io = 0; io < s->nio; io++) {
         if (s->held_by >= 0 && io != s->held_by)
             continue;
@@ -291,7 +292,6 @@ static void on_expire(evutil_socket_t fd, short what, void *arg)
 static void on_cron(evutil_socket_t fd, short what, void *arg)
 {
     struct shard *s = arg;
-    apply_live_config(s);
     shale_keyspace_rehash(s->exec.ks, CRON_REHASH_US);
     if (!evtimer_pending(s->expire_event, NULL))
         run_expire(s);

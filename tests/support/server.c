@@ -294,6 +294,13 @@ static void kill_and_reap(struct test_server *server)
 struct test_server *shale_test_server_start(const char *const *common_args,
                                             const char *const *shale_only_args)
 {
+    return shale_test_server_start_conf(NULL, common_args, shale_only_args);
+}
+
+struct test_server *shale_test_server_start_conf(const char *conf_file,
+                                                 const char *const *common_args,
+                                                 const char *const *shale_only_args)
+{
     const char *env = getenv("SHALE_SERVER");
     if (env == NULL || env[0] == '\0') {
         fprintf(stderr, "[server] SHALE_SERVER is not set: give the path of the server binary "
@@ -348,6 +355,8 @@ struct test_server *shale_test_server_start(const char *const *common_args,
         char *argv[MAX_ARGS];
         int argc = 0;
         argv[argc++] = binary;
+        if (conf_file)
+            argv[argc++] = (char *)conf_file;
         argv[argc++] = "--port";
         argv[argc++] = port_str;
         argv[argc++] = "--bind";

@@ -39,6 +39,12 @@ struct test_server *shale_test_server_start(const char *const *common_args,
  */
 int shale_test_server_stop(struct test_server *server);
 
+/* As shale_test_server_start, with conf_file (an absolute path, or NULL)
+ * as the server's first argument, before --port: its configuration file. */
+struct test_server *shale_test_server_start_conf(const char *conf_file,
+                                                 const char *const *common_args,
+                                                 const char *const *shale_only_args);
+
 int shale_test_server_port(const struct test_server *server);
 
 /* The server's log file (stdout and stderr of the child). */
