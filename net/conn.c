@@ -20,6 +20,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "net/accounting.h"
+#include "net/cmd_client.h"
 #include "net/io_thread.h"
 #include "net/router.h"
 #include "server/clock.h"
@@ -74,6 +76,7 @@ void shale_conn_open(struct io_thread *t, struct conn *c, int fd)
     ci->created_ms = clock_wall_ms();
     atomic_store_explicit(&ci->last_ms, ci->created_ms, memory_order_relaxed);
     atomic_store_explicit(&ci->last_cmd, -1, memory_order_relaxed);
+    atomic_store_explicit(&ci->multi, -1, memory_order_relaxed);
     atomic_store_explicit(&ci->proto, 2, memory_order_relaxed);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
@@ -117,10 +120,19 @@ static void release_slot_if_done(struct conn *c)
     t->free_conns = c;
 }
 
+static uint64_t argv_bytes(const struct request *r)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < r->argc; i++)
+        n += r->argv[i].len;
+    return n;
+}
+
 /* Unlinks and frees the head request (its reply has been written). */
 static void pop_head(struct conn *c)
 {
     struct request *r = c->head;
+    c->argv_bytes -= argv_bytes(r);
     c->head = r->next;
     if (!c->head)
         c->tail = NULL;
@@ -200,6 +212,7 @@ static void drop_finished(struct conn *c)
         if (r->state == REQUEST_DONE) {
             *link = r->next;
             c->inflight--;
+            c->argv_bytes -= argv_bytes(r);
             shale_io_request_put(c->t, r);
         } else {
             last = r;
@@ -242,6 +255,7 @@ void shale_conn_flush(struct conn *c)
         if (w < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 arm_write(c, 1);
+                shale_client_publish(c);
                 return;
             }
             if (errno == EINTR)
@@ -256,6 +270,7 @@ void shale_conn_flush(struct conn *c)
             if (written < rest) {
                 c->wpos += written;
                 arm_write(c, 1);
+                shale_client_publish(c);
                 return;
             }
             written -= rest;
@@ -267,6 +282,8 @@ void shale_conn_flush(struct conn *c)
     maybe_release_rbuf(c);
     if (!c->head && (c->flags & CONN_CLOSE_AFTER_REPLY))
         shale_conn_close(c);
+    else
+        shale_client_publish(c);
 }
 
 static void on_writable(evutil_socket_t fd, short what, void *arg)
@@ -282,6 +299,7 @@ static void reply_error_now(struct conn *c, const char *msg)
     r->proto = c->proto;
     shale_resp_buf_init(&r->reply, c->proto);
     shale_resp_add_error(&r->reply, msg);
+    shale_accounting_reply(r);
     r->state = REQUEST_DONE;
     if (c->tail)
         c->tail->next = r;
@@ -354,10 +372,15 @@ void shale_conn_process_input(struct conn *c)
             c->head = r;
         c->tail = r;
         c->inflight++;
+        c->argv_bytes += argv_bytes(r);
+        shale_client_reply_before(c, r);
         shale_router_dispatch(t, c, r);
+        shale_client_reply_after(c);
     }
     atomic_store_explicit(&c->info.inflight, c->inflight, memory_order_relaxed);
     maybe_release_rbuf(c);
+    if (!(c->flags & CONN_CLOSED))
+        shale_client_publish(c);
 }
 
 /* Makes room in the read buffer: compacts it, or moves the unparsed tail to
@@ -405,6 +428,10 @@ static int prepare_read_buffer(struct conn *c)
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
+    if (atomic_load_explicit(&c->info.kill, memory_order_relaxed)) {
+        shale_conn_close(c); /* CLIENT KILL from another thread */
+        return;
+    }
     if (prepare_read_buffer(c) < 0) {
         shale_conn_close(c);
         return;

@@ -2,9 +2,10 @@
  *
  * A request slot belongs to the I/O thread that parsed it (fixed pool,
  * sized at start-up). It travels to a shard through the I/O thread's ring;
- * while it is there the shard owns it: it reads argv and writes `reply`, and
- * touches nothing else. It comes back through the shard's ring, and the I/O
- * thread releases the reply in the connection's request order.
+ * while it is there the shard owns it: it reads argv, writes `reply` and
+ * `exec_us`, and touches nothing else. It comes back through the shard's
+ * ring, and the I/O thread releases the reply in the connection's request
+ * order.
  *
  * argv points into the connection's read buffer (`buf` holds a reference),
  * so arguments are never copied. */
@@ -37,10 +38,14 @@ struct request {
     uint8_t proto; /* 2 or 3 */
     uint8_t state;
     uint8_t argv_heap; /* argv was allocated for this request */
+    uint8_t part;      /* one part of a split command (stats count its time only) */
     uint16_t shard;
     int64_t start_us; /* parse time, for latency stats */
 
-    /* Written by whoever executes the command. */
+    /* Written by whoever executes the command: its reply, and how long the
+     * handler ran (the I/O thread decides from it whether SLOWLOG keeps it;
+     * a split command's parts add up into the parent's). */
+    uint64_t exec_us;
     struct resp_buf reply;
 
     /* I/O-thread-only bookkeeping below. */
@@ -50,6 +55,7 @@ struct request {
     struct request *parent; /* the command this is one part of */
     struct request *parts;  /* first part (a list through next) */
     uint32_t parts_pending; /* parts not yet back */
+    uint8_t silent;         /* CLIENT REPLY OFF/SKIP: the reply is not sent */
     struct slice argv_inline[REQUEST_INLINE_ARGS];
 };
 

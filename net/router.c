@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net/accounting.h"
 #include "net/conn.h"
 #include "net/io_thread.h"
 #include "server/clock.h"
@@ -22,8 +23,10 @@
 void shale_router_finish(struct request *r)
 {
     r->state = REQUEST_DONE;
-    if (r->conn)
+    if (r->conn) {
+        shale_accounting_reply(r);
         shale_conn_mark_dirty(r->conn);
+    }
 }
 
 static void reply_unknown_command(struct request *r)
@@ -64,6 +67,7 @@ static struct request *new_part(struct io_thread *t, struct request *parent, int
     p->db = parent->db;
     p->proto = parent->proto;
     p->shard = (uint16_t)shard;
+    p->part = 1;
     p->parent = parent;
     shale_resp_buf_init(&p->reply, parent->proto);
     p->next = parent->parts;
@@ -171,23 +175,25 @@ void shale_router_dispatch(struct io_thread *t, struct conn *c, struct request *
     if (!arity_ok(cmd, r->argc)) {
         shale_resp_add_errorf(&r->reply, "ERR wrong number of arguments for '%s' command",
                               cmd->name);
+        shale_accounting_rejected(t, cmd);
         shale_router_finish(r);
         return;
     }
     if (!(c->flags & CONN_AUTHENTICATED) && !(cmd->flags & CMD_NO_AUTH)) {
         shale_resp_add_error(&r->reply, "NOAUTH Authentication required.");
+        shale_accounting_rejected(t, cmd);
         shale_router_finish(r);
         return;
     }
-    int idx = shale_command_index(cmd);
-    atomic_fetch_add_explicit(&t->stats.commands, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&t->stats.cmd_calls[idx], 1, memory_order_relaxed);
-    atomic_store_explicit(&c->info.last_cmd, idx, memory_order_relaxed);
+    atomic_store_explicit(&c->info.last_cmd, shale_command_index(cmd), memory_order_relaxed);
     if (cmd->io_proc) {
+        int64_t start_ns = clock_mono_ns();
         cmd->io_proc(c, r);
+        shale_accounting_ran_here(t, r, clock_mono_ns() - start_ns);
         shale_router_finish(r);
         return;
     }
+    cmdstats_bump(&t->stats.commands, 1);
     switch (cmd->split) {
     case SPLIT_KEYS_SUM:
     case SPLIT_KEYS_ARRAY:
@@ -375,12 +381,16 @@ void shale_router_complete(struct io_thread *t, struct request *r)
     if (!parent) {
         if (r->cmd->split == SPLIT_SCAN_CURSOR)
             rewrite_scan_cursor(t, r);
+        shale_accounting_ran_on_shard(t, r);
         shale_router_finish(r);
         return;
     }
+    if (r->exec_us > parent->exec_us)
+        parent->exec_us = r->exec_us; /* the parts ran side by side */
     if (--parent->parts_pending > 0)
         return;
     merge(t, parent);
+    shale_accounting_merged(t, parent);
     while (parent->parts) {
         struct request *p = parent->parts;
         parent->parts = p->next;

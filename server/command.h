@@ -27,6 +27,7 @@ enum command_flag {
      * one, or a wrong argument count (checked by the handler; rows take
      * arity -2), answers "unknown subcommand or wrong number of arguments". */
     CMD_HAND_PARSED = 1 << 10,
+    CMD_SKIP_SLOWLOG = 1 << 11, /* never logged by SLOWLOG (Redis: EXEC) */
 };
 
 /* How a command with keys on several shards is split, and its parts merged. */

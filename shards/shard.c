@@ -10,6 +10,7 @@
 
 #include "net/request.h"
 #include "server/clock.h"
+#include "server/cmdstats.h"
 #include "server/command.h"
 #include "server/config.h"
 #include "server/log.h"
@@ -48,6 +49,7 @@ struct shard {
     struct exec_ctx exec;
     _Atomic int stopping;
     struct shard_public_stats pub;
+    struct cmdstat *cmds; /* written by this thread only; read by INFO */
 };
 
 /* Copies the options CONFIG SET may change into the shard's own state; a
@@ -87,6 +89,7 @@ struct shard *shale_shard_create(int index, const struct config *cfg, int io_thr
     s->expire = shale_expire_create(s->databases);
     s->pub.keys = shale_calloc((size_t)s->databases, sizeof(*s->pub.keys));
     s->pub.expires = shale_calloc((size_t)s->databases, sizeof(*s->pub.expires));
+    s->cmds = shale_cmdstats_table_create();
     return s;
 }
 
@@ -106,6 +109,7 @@ void shale_shard_destroy(struct shard *s)
     shale_free(s->wake_pending);
     shale_free((void *)s->pub.keys);
     shale_free((void *)s->pub.expires);
+    shale_cmdstats_table_destroy(s->cmds);
     shale_free(s);
 }
 
@@ -127,6 +131,11 @@ struct waker *shale_shard_waker(struct shard *s)
 const struct shard_public_stats *shale_shard_stats(const struct shard *s)
 {
     return &s->pub;
+}
+
+const struct cmdstat *shale_shard_cmdstats(const struct shard *s)
+{
+    return s->cmds;
 }
 
 unsigned shale_shard_arena(const struct shard *s)
@@ -171,6 +180,13 @@ static void prefetch_key(struct exec_ctx *x, const struct request *r)
         shale_keyspace_prefetch(x->ks, r->db, r->argv[first]);
 }
 
+static void count_command(struct shard *s, struct request *r, int64_t ns)
+{
+    r->exec_us = (uint64_t)ns / 1000;
+    int failed = r->reply.len && r->reply.data[0] == '-';
+    cmdstats_shard_ran(s->cmds, shale_command_index(r->cmd), r->part, failed, ns);
+}
+
 /* Executes what is waiting on every inbound ring; returns how many ran. */
 static unsigned drain(struct shard *s)
 {
@@ -190,10 +206,15 @@ static unsigned drain(struct shard *s)
              * cache misses of a batch overlap instead of queueing. */
             for (unsigned i = 0; i < k; i++)
                 prefetch_key(&s->exec, batch[i]);
+            /* One clock read per command: each one's end is the next one's start. */
+            int64_t start_ns = clock_mono_ns();
             for (unsigned i = 0; i < k; i++) {
                 /* The I/O thread marks it done when it takes it back: until
                  * then the request is the shard's, state included. */
                 batch[i]->cmd->shard_proc(&s->exec, batch[i]);
+                int64_t end_ns = clock_mono_ns();
+                count_command(s, batch[i], end_ns - start_ns);
+                start_ns = end_ns;
                 if (!ring_stage(out, batch[i])) {
                     shale_log(LOG_WARNING, "shard %d: reply ring to I/O thread %d is full",
                               s->index, io);

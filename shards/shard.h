@@ -52,6 +52,10 @@ struct ring *shale_shard_outbound(struct shard *s, int io);
 struct waker *shale_shard_waker(struct shard *s);
 const struct shard_public_stats *shale_shard_stats(const struct shard *s);
 
+/* The shard's per-command counters (server/cmdstats.h), for INFO. */
+struct cmdstat;
+const struct cmdstat *shale_shard_cmdstats(const struct shard *s);
+
 /* The jemalloc arena the shard thread is bound to (0 under libc). */
 unsigned shale_shard_arena(const struct shard *s);
 /* Main thread, after shale_mem_stats_refresh: reads the shard's arena stats

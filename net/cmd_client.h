@@ -1,0 +1,32 @@
+/* cmd_client: CLIENT LIST/INFO/KILL/NO-EVICT/REPLY, and what they need from
+ * a connection: the fields other threads may read (published after each
+ * read and write) and the kill flag another thread may set. A connection is
+ * closed only by its own I/O thread; CLIENT KILL on another thread flags it
+ * and wakes the owner. I/O threads only. */
+#ifndef SHALE_CMD_CLIENT_H
+#define SHALE_CMD_CLIENT_H
+
+struct conn;
+struct io_thread;
+struct request;
+
+void shale_cmd_client_info(struct conn *c, struct request *r);
+void shale_cmd_client_list(struct conn *c, struct request *r);
+void shale_cmd_client_kill(struct conn *c, struct request *r);
+void shale_cmd_client_no_evict(struct conn *c, struct request *r);
+void shale_cmd_client_reply(struct conn *c, struct request *r);
+
+/* Owner thread: copies c's buffer sizes and flags where CLIENT LIST on any
+ * thread reads them. */
+void shale_client_publish(struct conn *c);
+/* Owner thread: closes its connections that CLIENT KILL flagged. */
+void shale_client_kill_flagged(struct io_thread *t);
+/* RESET: back to replies on, no-evict off; r is the RESET request. */
+void shale_client_reset_modes(struct conn *c, struct request *r);
+/* Around the dispatch of each request: whether r's reply is sent (CLIENT
+ * REPLY OFF/SKIP), and the SKIP state moved on by one command, as Redis's
+ * resetClient does. */
+void shale_client_reply_before(struct conn *c, struct request *r);
+void shale_client_reply_after(struct conn *c);
+
+#endif
