@@ -18,36 +18,37 @@ void shale_accounting_rejected(struct io_thread *t, const struct command *cmd)
     cmdstats_bump(&t->stats.cmds[shale_command_index(cmd)].rejected, 1);
 }
 
-/* total_commands_processed and the call, as Redis counts them: after the
- * command ran, so INFO does not count itself. */
-static void count_call(struct io_thread *t, const struct request *r)
+/* The call, its latency and SLOWLOG, as Redis's call() records them:
+ * after the command ran, so INFO does not count itself. */
+static void count_call(struct io_thread *t, struct request *r)
 {
     struct cmdstat *row = &t->stats.cmds[shale_command_index(r->cmd)];
     cmdstats_bump(&row->calls, 1);
     if (is_error(r))
         cmdstats_bump(&row->failed, 1);
+    if (config_live(t->srv->cfg, latency_tracking))
+        shale_cmdstats_hist_add(row, r->exec_ns);
+    if (r->conn)
+        shale_slowlog_consider(t, r, r->exec_ns / 1000);
 }
 
 void shale_accounting_ran_here(struct io_thread *t, struct request *r, int64_t ns)
 {
-    r->exec_us = (uint64_t)ns / 1000;
+    r->exec_ns = (uint64_t)ns;
     cmdstats_bump(&t->stats.commands, 1);
-    count_call(t, r);
     cmdstats_bump(&t->stats.cmds[shale_command_index(r->cmd)].ns, (uint64_t)ns);
-    shale_slowlog_consider(t, r, r->exec_us);
+    count_call(t, r);
 }
 
 void shale_accounting_ran_on_shard(struct io_thread *t, struct request *r)
 {
     if (r->conn)
-        shale_slowlog_consider(t, r, r->exec_us);
+        shale_slowlog_consider(t, r, r->exec_ns / 1000);
 }
 
 void shale_accounting_merged(struct io_thread *t, struct request *r)
 {
     count_call(t, r);
-    if (r->conn)
-        shale_slowlog_consider(t, r, r->exec_us);
 }
 
 void shale_accounting_reply(struct request *r)

@@ -3,7 +3,7 @@
  * A request slot belongs to the I/O thread that parsed it (fixed pool,
  * sized at start-up). It travels to a shard through the I/O thread's ring;
  * while it is there the shard owns it: it reads argv, writes `reply` and
- * `exec_us`, and touches nothing else. It comes back through the shard's
+ * `exec_ns`, and touches nothing else. It comes back through the shard's
  * ring, and the I/O thread releases the reply in the connection's request
  * order.
  *
@@ -43,9 +43,9 @@ struct request {
     int64_t start_us; /* parse time, for latency stats */
 
     /* Written by whoever executes the command: its reply, and how long the
-     * handler ran (the I/O thread decides from it whether SLOWLOG keeps it;
-     * a split command's parts add up into the parent's). */
-    uint64_t exec_us;
+     * handler ran in ns (the I/O thread decides from it whether SLOWLOG
+     * keeps it; a split command's parent takes its longest part's). */
+    uint64_t exec_ns;
     struct resp_buf reply;
 
     /* I/O-thread-only bookkeeping below. */

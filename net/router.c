@@ -385,8 +385,8 @@ void shale_router_complete(struct io_thread *t, struct request *r)
         shale_router_finish(r);
         return;
     }
-    if (r->exec_us > parent->exec_us)
-        parent->exec_us = r->exec_us; /* the parts ran side by side */
+    if (r->exec_ns > parent->exec_ns)
+        parent->exec_ns = r->exec_ns; /* the parts ran side by side */
     if (--parent->parts_pending > 0)
         return;
     merge(t, parent);

@@ -2,7 +2,7 @@
  *
  * Each I/O thread keeps its own log of the slow commands of its clients.
  * The time is measured where a command runs (the shard hands it back in
- * request->exec_us); the entry is made on the connection's I/O thread
+ * request->exec_ns); the entry is made on the connection's I/O thread
  * because only that thread may read the client's name and address. A log
  * has one writer, its thread; SLOWLOG on any I/O thread reads every log
  * without a lock (see slowlog.c) and merges the entries by id, which comes

@@ -39,7 +39,45 @@ struct cmdstat *shale_cmdstats_table_create(void)
 
 void shale_cmdstats_table_destroy(struct cmdstat *table)
 {
+    if (!table)
+        return;
+    for (int i = 0; i < shale_command_count(); i++)
+        shale_free((void *)atomic_load(&table[i].hist));
     shale_free(table);
+}
+
+static _Atomic uint64_t *hist_create(void)
+{
+    return shale_calloc(CMDSTATS_HIST_BUCKETS, sizeof(_Atomic uint64_t));
+}
+
+void shale_cmdstats_hist_add(struct cmdstat *row, uint64_t ns)
+{
+    _Atomic uint64_t *h = atomic_load_explicit(&row->hist, memory_order_relaxed);
+    if (!h) {
+        h = hist_create();
+        atomic_store_explicit(&row->hist, h, memory_order_release);
+    }
+    cmdstats_bump(&h[cmdstats_hist_bucket(ns)], 1);
+}
+
+/* Adds every thread's histogram of command `index` into out; 0 when no
+ * thread has one. */
+static int sum_hist(struct server *srv, int index, uint64_t *out)
+{
+    int any = 0;
+    for (int i = 0; i < srv->nio + srv->nshards; i++) {
+        const struct cmdstat *row = i < srv->nio
+                                        ? &srv->io[i]->stats.cmds[index]
+                                        : &shale_shard_cmdstats(srv->shards[i - srv->nio])[index];
+        _Atomic uint64_t *h = atomic_load_explicit(&row->hist, memory_order_acquire);
+        if (!h)
+            continue;
+        any = 1;
+        for (int b = 0; b < CMDSTATS_HIST_BUCKETS; b++)
+            out[b] += LOAD(h[b]);
+    }
+    return any;
 }
 
 /* Index of a prefix among the first n names, or -1. */
@@ -191,6 +229,25 @@ void shale_cmdstats_reset(struct server *srv)
     int n = atomic_load_explicit(&st->nnames, memory_order_acquire);
     for (int i = 0; i < n; i++)
         atomic_store_explicit(&st->err_base[i], sum_errors(srv, i), memory_order_release);
+    uint64_t sum[CMDSTATS_HIST_BUCKETS];
+    for (int i = 0; i < shale_command_count(); i++) {
+        memset(sum, 0, sizeof(sum));
+        if (!sum_hist(srv, i, sum))
+            continue;
+        struct cmdstat *b = &st->cmd_base[i];
+        _Atomic uint64_t *h = atomic_load_explicit(&b->hist, memory_order_acquire);
+        if (!h) { /* two resets at once: one allocation wins */
+            _Atomic uint64_t *fresh = hist_create(), *expected = NULL;
+            if (atomic_compare_exchange_strong(&b->hist, &expected, fresh)) {
+                h = fresh;
+            } else {
+                shale_free((void *)fresh);
+                h = expected;
+            }
+        }
+        for (int k = 0; k < CMDSTATS_HIST_BUCKETS; k++)
+            atomic_store_explicit(&h[k], sum[k], memory_order_release);
+    }
 }
 
 /* The row whose name INFO shows for command `index`: subcommands of a
@@ -276,4 +333,66 @@ void shale_cmdstats_info_errors(struct server *srv, struct resp_buf *out)
         if (count)
             add_line(out, "errorstat_%s:count=%llu\r\n", st->names[i], (unsigned long long)count);
     }
+}
+
+/* The highest value (ns) a bucket holds, as HdrHistogram reports a
+ * percentile: the top of the bucket it falls in. */
+static uint64_t bucket_top(int b)
+{
+    if (b < 8)
+        return (uint64_t)b;
+    int e = b / 8 + 2, sub = b % 8;
+    return ((uint64_t)(8 + sub) << (e - 3)) + ((uint64_t)1 << (e - 3)) - 1;
+}
+
+/* HdrHistogram's hdr_value_at_percentile. */
+static double value_at(const uint64_t *h, uint64_t total, double percentile)
+{
+    uint64_t want = (uint64_t)(percentile / 100.0 * (double)total + 0.5);
+    if (want < 1)
+        want = 1;
+    uint64_t seen = 0;
+    for (int b = 0; b < CMDSTATS_HIST_BUCKETS; b++) {
+        seen += h[b];
+        if (seen >= want)
+            return (double)bucket_top(b);
+    }
+    return (double)bucket_top(CMDSTATS_HIST_BUCKETS - 1);
+}
+
+void shale_cmdstats_info_latency(struct server *srv, struct resp_buf *out)
+{
+    int n = shale_command_count();
+    uint64_t **shown = shale_calloc((size_t)n, sizeof(*shown));
+    uint64_t base[CMDSTATS_HIST_BUCKETS], sum[CMDSTATS_HIST_BUCKETS];
+    for (int i = 0; i < n; i++) {
+        /* Baseline first, then the counters (see shale_cmdstats_counter). */
+        memset(base, 0, sizeof(base));
+        _Atomic uint64_t *bh =
+            atomic_load_explicit(&srv->stats->cmd_base[i].hist, memory_order_acquire);
+        for (int b = 0; bh && b < CMDSTATS_HIST_BUCKETS; b++)
+            base[b] = atomic_load_explicit(&bh[b], memory_order_acquire);
+        memset(sum, 0, sizeof(sum));
+        if (!sum_hist(srv, i, sum))
+            continue;
+        int to = shown_row(i);
+        if (!shown[to])
+            shown[to] = shale_calloc(CMDSTATS_HIST_BUCKETS, sizeof(uint64_t));
+        for (int b = 0; b < CMDSTATS_HIST_BUCKETS; b++)
+            shown[to][b] += sum[b] > base[b] ? sum[b] - base[b] : 0;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!shown[i])
+            continue;
+        uint64_t total = 0;
+        for (int b = 0; b < CMDSTATS_HIST_BUCKETS; b++)
+            total += shown[i][b];
+        if (total)
+            add_line(out, "latency_percentiles_usec_%s:p50=%.3f,p99=%.3f,p99.9=%.3f\r\n",
+                     shale_command_at(i)->name, value_at(shown[i], total, 50.0) / 1000.0,
+                     value_at(shown[i], total, 99.0) / 1000.0,
+                     value_at(shown[i], total, 99.9) / 1000.0);
+        shale_free(shown[i]);
+    }
+    shale_free(shown);
 }

@@ -28,12 +28,22 @@
 struct resp_buf;
 struct server;
 
+/* Latency histogram (INFO latencystats): log-linear buckets of ns, 8 per
+ * power of two (12.5% wide), exact below 8 ns, everything from 2^37 ns (137
+ * s) up in the last. Redis's HdrHistogram keeps 2 significant digits; this
+ * keeps one in eight, at 2.2 KB per command per thread, allocated the first
+ * time that thread runs the command. */
+#define CMDSTATS_HIST_EXP     36
+#define CMDSTATS_HIST_BUCKETS ((CMDSTATS_HIST_EXP - 1) * 8)
+
 /* One command's counters in one thread's table. */
 struct cmdstat {
     _Atomic uint64_t calls;    /* ran to the end */
     _Atomic uint64_t ns;       /* time spent in the command's handler */
     _Atomic uint64_t rejected; /* refused before running (arity, NOAUTH) */
     _Atomic uint64_t failed;   /* ran and replied an error */
+    /* [CMDSTATS_HIST_BUCKETS] or NULL; published with release. */
+    _Atomic uint64_t *_Atomic hist;
 };
 
 /* Adds to a counter that only the calling thread writes. */
@@ -42,6 +52,19 @@ static inline void cmdstats_bump(_Atomic uint64_t *c, uint64_t by)
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by,
                           memory_order_relaxed);
 }
+
+static inline int cmdstats_hist_bucket(uint64_t ns)
+{
+    if (ns < 8)
+        return (int)ns;
+    int e = 63 - __builtin_clzll(ns);
+    if (e > CMDSTATS_HIST_EXP)
+        return CMDSTATS_HIST_BUCKETS - 1;
+    return (e - 2) * 8 + (int)((ns >> (e - 3)) & 7);
+}
+
+/* Owner thread: one more call of ns in row's histogram. */
+void shale_cmdstats_hist_add(struct cmdstat *row, uint64_t ns);
 
 /* Distinct error prefixes tracked (Redis tracks 128 too); a reply with a
  * new prefix beyond that still counts in total_error_replies. */
@@ -89,16 +112,17 @@ void shale_cmdstats_table_destroy(struct cmdstat *table);
 
 /* Shard thread, after running a command's handler for ns nanoseconds. A
  * part of a split command adds only its time: the I/O thread counts the
- * call once, when the parts are merged. */
-static inline void cmdstats_shard_ran(struct cmdstat *table, int index, int is_part, int failed,
-                                      int64_t ns)
+ * call (and its latency) once, when the parts are merged. */
+static inline void cmdstats_shard_ran(struct cmdstat *row, int is_part, int failed, int64_t ns,
+                                      int latency_tracking)
 {
-    struct cmdstat *row = &table[index];
     cmdstats_bump(&row->ns, (uint64_t)ns);
     if (!is_part) {
         cmdstats_bump(&row->calls, 1);
         if (failed)
             cmdstats_bump(&row->failed, 1);
+        if (latency_tracking)
+            shale_cmdstats_hist_add(row, (uint64_t)ns);
     }
 }
 
@@ -112,8 +136,9 @@ uint64_t shale_cmdstats_counter(struct server *srv, enum stat_counter which);
 /* CONFIG RESETSTAT. Any I/O thread. */
 void shale_cmdstats_reset(struct server *srv);
 
-/* INFO sections "commandstats" and "errorstats" (lines only). */
+/* INFO sections "commandstats", "errorstats" and "latencystats" (lines only). */
 void shale_cmdstats_info_commands(struct server *srv, struct resp_buf *out);
 void shale_cmdstats_info_errors(struct server *srv, struct resp_buf *out);
+void shale_cmdstats_info_latency(struct server *srv, struct resp_buf *out);
 
 #endif

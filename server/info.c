@@ -230,15 +230,25 @@ static void section_cluster(struct server *srv, struct resp_buf *out)
 static void section_keyspace(struct server *srv, struct resp_buf *out)
 {
     for (int db = 0; db < srv->cfg->databases; db++) {
-        uint64_t keys = 0, expires = 0;
+        uint64_t keys = 0, expires = 0, ttl_weight = 0;
+        double ttl_weighted = 0;
         for (int s = 0; s < srv->nshards; s++) {
             const struct shard_public_stats *st = shale_shard_stats(srv->shards[s]);
             keys += atomic_load_explicit(&st->keys[db], memory_order_relaxed);
-            expires += atomic_load_explicit(&st->expires[db], memory_order_relaxed);
+            uint64_t e = atomic_load_explicit(&st->expires[db], memory_order_relaxed);
+            uint64_t avg = atomic_load_explicit(&st->avg_ttl[db], memory_order_relaxed);
+            expires += e;
+            /* Shards weigh by their keys with a TTL; one that has not
+             * sampled yet (avg 0) does not pull the mean down. */
+            if (avg) {
+                ttl_weighted += (double)avg * (double)e;
+                ttl_weight += e;
+            }
         }
         if (keys)
-            add(out, "db%d:keys=%llu,expires=%llu,avg_ttl=0\r\n", db, (unsigned long long)keys,
-                (unsigned long long)expires);
+            add(out, "db%d:keys=%llu,expires=%llu,avg_ttl=%llu\r\n", db, (unsigned long long)keys,
+                (unsigned long long)expires,
+                (unsigned long long)(ttl_weight ? ttl_weighted / (double)ttl_weight : 0));
     }
 }
 
@@ -278,6 +288,7 @@ static const struct {
     {"modules", "Modules", 1, section_modules},
     {"commandstats", "Commandstats", 0, shale_cmdstats_info_commands},
     {"errorstats", "Errorstats", 1, shale_cmdstats_info_errors},
+    {"latencystats", "Latencystats", 0, shale_cmdstats_info_latency},
     {"cluster", "Cluster", 1, section_cluster},
     {"keyspace", "Keyspace", 1, section_keyspace},
     {"shale", "Shale", 0, section_shale},

@@ -50,6 +50,7 @@ struct shard {
     _Atomic int stopping;
     struct shard_public_stats pub;
     struct cmdstat *cmds; /* written by this thread only; read by INFO */
+    int latency_tracking; /* the option, as of the last cron tick */
 };
 
 /* Copies the options CONFIG SET may change into the shard's own state; a
@@ -58,6 +59,7 @@ static void apply_live_config(struct shard *s)
 {
     s->exec.hash.max_compact_entries = (size_t)config_live(s->cfg, hash_max_listpack_entries);
     s->exec.hash.max_compact_value = (size_t)config_live(s->cfg, hash_max_listpack_value);
+    s->latency_tracking = (int)config_live(s->cfg, latency_tracking);
 }
 
 struct shard *shale_shard_create(int index, const struct config *cfg, int io_threads,
@@ -89,6 +91,7 @@ struct shard *shale_shard_create(int index, const struct config *cfg, int io_thr
     s->expire = shale_expire_create(s->databases);
     s->pub.keys = shale_calloc((size_t)s->databases, sizeof(*s->pub.keys));
     s->pub.expires = shale_calloc((size_t)s->databases, sizeof(*s->pub.expires));
+    s->pub.avg_ttl = shale_calloc((size_t)s->databases, sizeof(*s->pub.avg_ttl));
     s->cmds = shale_cmdstats_table_create();
     return s;
 }
@@ -109,6 +112,7 @@ void shale_shard_destroy(struct shard *s)
     shale_free(s->wake_pending);
     shale_free((void *)s->pub.keys);
     shale_free((void *)s->pub.expires);
+    shale_free((void *)s->pub.avg_ttl);
     shale_cmdstats_table_destroy(s->cmds);
     shale_free(s);
 }
@@ -159,6 +163,8 @@ static void publish_stats(struct shard *s)
         atomic_store_explicit(&s->pub.keys[db], shale_keyspace_keys(ks, db), memory_order_relaxed);
         atomic_store_explicit(&s->pub.expires[db], shale_keyspace_expires(ks, db),
                               memory_order_relaxed);
+        atomic_store_explicit(&s->pub.avg_ttl[db], (uint64_t)shale_expire_avg_ttl(s->expire, db),
+                              memory_order_relaxed);
     }
     atomic_store_explicit(&s->pub.keyspace_hits, s->exec.stats.keyspace_hits, memory_order_relaxed);
     atomic_store_explicit(&s->pub.keyspace_misses, s->exec.stats.keyspace_misses,
@@ -182,9 +188,10 @@ static void prefetch_key(struct exec_ctx *x, const struct request *r)
 
 static void count_command(struct shard *s, struct request *r, int64_t ns)
 {
-    r->exec_us = (uint64_t)ns / 1000;
+    r->exec_ns = (uint64_t)ns;
     int failed = r->reply.len && r->reply.data[0] == '-';
-    cmdstats_shard_ran(s->cmds, shale_command_index(r->cmd), r->part, failed, ns);
+    cmdstats_shard_ran(&s->cmds[shale_command_index(r->cmd)], r->part, failed, ns,
+                       s->latency_tracking);
 }
 
 /* Executes what is waiting on every inbound ring; returns how many ran. */
