@@ -407,9 +407,10 @@ void shale_client_reply_after(struct conn *c)
 
 void shale_client_reset_modes(struct conn *c, struct request *r)
 {
-    /* Like Redis's clearClientConnectionState: SKIP of the command being
-     * handled stays, so a RESET right after CLIENT REPLY SKIP is silent. */
-    c->flags &= ~(uint32_t)(CONN_REPLY_OFF | CONN_REPLY_SKIP_NEXT | CONN_NO_EVICT);
+    /* Like Redis 7.0's clearClientConnectionState: SKIP of the command
+     * being handled stays (a RESET right after CLIENT REPLY SKIP is silent)
+     * and so does NO-EVICT. */
+    c->flags &= ~(uint32_t)(CONN_REPLY_OFF | CONN_REPLY_SKIP_NEXT);
     r->silent = (c->flags & CONN_REPLY_SKIP) != 0;
     shale_client_publish(c);
 }

@@ -21,7 +21,7 @@ void shale_cmd_client_reply(struct conn *c, struct request *r);
 void shale_client_publish(struct conn *c);
 /* Owner thread: closes its connections that CLIENT KILL flagged. */
 void shale_client_kill_flagged(struct io_thread *t);
-/* RESET: back to replies on, no-evict off; r is the RESET request. */
+/* RESET: replies back on; r is the RESET request. */
 void shale_client_reset_modes(struct conn *c, struct request *r);
 /* Around the dispatch of each request: whether r's reply is sent (CLIENT
  * REPLY OFF/SKIP), and the SKIP state moved on by one command, as Redis's
