@@ -15,8 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
 
+#include <pthread.h>
 #include <setjmp.h>
 
 #include <cmocka.h>
@@ -574,6 +576,76 @@ static void test_slowlog_errors_and_help(void **state)
     redisFree(c);
 }
 
+/* Writers log on both I/O threads with a short slowlog-max-len, so every
+ * command trims an entry, while readers on both threads walk the logs and
+ * reset them. Under AddressSanitizer (make asan) a reader touching an entry
+ * its writer freed fails the run. */
+struct slowlog_worker {
+    int port;
+    bool reader;
+    int errors;
+};
+
+static void *slowlog_worker_main(void *arg)
+{
+    struct slowlog_worker *w = arg;
+    struct timeval tv = {10, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", w->port, tv);
+    if (c == NULL || c->err) {
+        w->errors++;
+        if (c)
+            redisFree(c);
+        return NULL;
+    }
+    for (int i = 0; i < 400; i++) {
+        redisReply *r;
+        if (!w->reader)
+            r = redisCommand(c, "SET key%d %d", i % 7, i);
+        else if (i % 50 == 49)
+            r = redisCommand(c, "SLOWLOG RESET");
+        else if (i % 2)
+            r = redisCommand(c, "SLOWLOG LEN");
+        else
+            r = redisCommand(c, "SLOWLOG GET -1");
+        if (r == NULL || r->type == REDIS_REPLY_ERROR)
+            w->errors++;
+        else if (w->reader && r->type == REDIS_REPLY_ARRAY && r->elements > 4)
+            w->errors++; /* more than slowlog-max-len */
+        if (r)
+            freeReplyObject(r);
+    }
+    redisFree(c);
+    return NULL;
+}
+
+static void test_slowlog_concurrent_readers(void **state)
+{
+    enum { WORKERS = 6 };
+    redisContext *c = shale_test_connect(server);
+    shale_test_assert_status(c, "OK", "CONFIG SET slowlog-max-len 4");
+    shale_test_assert_status(c, "OK", "CONFIG SET slowlog-log-slower-than 0");
+    pthread_t threads[WORKERS];
+    struct slowlog_worker workers[WORKERS];
+    for (int i = 0; i < WORKERS; i++) {
+        workers[i] = (struct slowlog_worker){shale_test_server_port(server), i % 2 == 1, 0};
+        assert_int_equal(pthread_create(&threads[i], NULL, slowlog_worker_main, &workers[i]), 0);
+    }
+    for (int i = 0; i < WORKERS; i++) {
+        pthread_join(threads[i], NULL);
+        if (workers[i].errors)
+            fail_msg("worker %d saw %d bad replies", i, workers[i].errors);
+    }
+    for (int i = 0; i < 3; i++)
+        shale_test_assert_status(c, "OK", "SET after%d v", i);
+    shale_test_assert_int(c, 4, "SLOWLOG LEN");
+    redisReply *r = shale_test_command(c, "SLOWLOG GET");
+    shale_test_expect_array(r, 4, "SLOWLOG GET");
+    shale_test_expect_bulk(r->element[0]->element[3]->element[0], "SLOWLOG", "newest entry");
+    shale_test_expect_bulk(r->element[1]->element[3]->element[1], "after2", "second newest");
+    freeReplyObject(r);
+    redisFree(c);
+}
+
 /* ---- INFO sections and keyspace ---- */
 
 /* The "# Title" lines of the reply to `command`, joined with ','. */
@@ -665,6 +737,7 @@ int main(void)
         T(test_slowlog_threshold_and_length),
         T(test_slowlog_merges_every_client),
         T(test_slowlog_errors_and_help),
+        T(test_slowlog_concurrent_readers),
         T(test_info_section_sets),
         T(test_keyspace_avg_ttl),
 #undef T
