@@ -48,7 +48,8 @@ static void format_addr(const struct sockaddr_storage *ss, char *out, size_t out
         inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
         port = ntohs(in6->sin6_port);
     }
-    snprintf(out, outlen, "%s:%d", host, port);
+    /* Redis's anetFormatAddr: an IPv6 address in brackets. */
+    snprintf(out, outlen, ss->ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host, port);
 }
 
 void shale_conn_open(struct io_thread *t, struct conn *c, int fd)
