@@ -18,6 +18,14 @@ void shale_accounting_rejected(struct io_thread *t, const struct command *cmd)
     cmdstats_bump(&t->stats.cmds[shale_command_index(cmd)].rejected, 1);
 }
 
+static void consider_slow(struct io_thread *t, struct request *r)
+{
+    long long slower_than = config_live(t->srv->cfg, slowlog_log_slower_than);
+    uint64_t us = r->exec_ns / 1000;
+    if (slower_than >= 0 && us >= (uint64_t)slower_than)
+        shale_slowlog_add(t, r, us);
+}
+
 /* The call, its latency and SLOWLOG, as Redis's call() records them:
  * after the command ran, so INFO does not count itself. */
 static void count_call(struct io_thread *t, struct request *r)
@@ -27,9 +35,9 @@ static void count_call(struct io_thread *t, struct request *r)
     if (is_error(r))
         cmdstats_bump(&row->failed, 1);
     if (config_live(t->srv->cfg, latency_tracking))
-        shale_cmdstats_hist_add(row, r->exec_ns);
+        cmdstats_hist_add(row, r->exec_ns);
     if (r->conn)
-        shale_slowlog_consider(t, r, r->exec_ns / 1000);
+        consider_slow(t, r);
 }
 
 void shale_accounting_ran_here(struct io_thread *t, struct request *r, int64_t ns)
@@ -43,7 +51,7 @@ void shale_accounting_ran_here(struct io_thread *t, struct request *r, int64_t n
 void shale_accounting_ran_on_shard(struct io_thread *t, struct request *r)
 {
     if (r->conn)
-        shale_slowlog_consider(t, r, r->exec_ns / 1000);
+        consider_slow(t, r);
 }
 
 void shale_accounting_merged(struct io_thread *t, struct request *r)
@@ -51,7 +59,7 @@ void shale_accounting_merged(struct io_thread *t, struct request *r)
     count_call(t, r);
 }
 
-void shale_accounting_reply(struct request *r)
+void shale_accounting_reply_slow(struct request *r)
 {
     struct io_thread *t = r->conn->t;
     if (is_error(r))

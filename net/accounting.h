@@ -9,6 +9,8 @@
 
 #include <stdint.h>
 
+#include "net/request.h"
+
 struct command;
 struct io_thread;
 struct request;
@@ -23,6 +25,11 @@ void shale_accounting_ran_on_shard(struct io_thread *t, struct request *r);
 void shale_accounting_merged(struct io_thread *t, struct request *r);
 /* r's reply is final: counts an error reply, and drops the reply when the
  * client asked for none (CLIENT REPLY OFF/SKIP). */
-void shale_accounting_reply(struct request *r);
+void shale_accounting_reply_slow(struct request *r);
+static inline void shale_accounting_reply(struct request *r)
+{
+    if ((r->reply.len && r->reply.data[0] == '-') || r->silent)
+        shale_accounting_reply_slow(r);
+}
 
 #endif

@@ -389,15 +389,8 @@ void shale_cmd_client_reply(struct conn *c, struct request *r)
     }
 }
 
-void shale_client_reply_before(struct conn *c, struct request *r)
+void shale_client_reply_skip_done(struct conn *c)
 {
-    r->silent = (c->flags & (CONN_REPLY_OFF | CONN_REPLY_SKIP)) != 0;
-}
-
-void shale_client_reply_after(struct conn *c)
-{
-    if (!(c->flags & (CONN_REPLY_SKIP | CONN_REPLY_SKIP_NEXT)))
-        return;
     c->flags &= ~(uint32_t)CONN_REPLY_SKIP;
     if (c->flags & CONN_REPLY_SKIP_NEXT) {
         c->flags |= CONN_REPLY_SKIP;

@@ -23,10 +23,9 @@ void shale_client_publish(struct conn *c);
 void shale_client_kill_flagged(struct io_thread *t);
 /* RESET: replies back on; r is the RESET request. */
 void shale_client_reset_modes(struct conn *c, struct request *r);
-/* Around the dispatch of each request: whether r's reply is sent (CLIENT
- * REPLY OFF/SKIP), and the SKIP state moved on by one command, as Redis's
- * resetClient does. */
-void shale_client_reply_before(struct conn *c, struct request *r);
-void shale_client_reply_after(struct conn *c);
+/* After a command of a connection in CLIENT REPLY SKIP: the SKIP state
+ * moves on by one command, as Redis's resetClient does. (Before dispatch,
+ * conn.c marks a request silent while REPLY OFF or SKIP is on.) */
+void shale_client_reply_skip_done(struct conn *c);
 
 #endif

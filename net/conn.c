@@ -121,19 +121,11 @@ static void release_slot_if_done(struct conn *c)
     t->free_conns = c;
 }
 
-static uint64_t argv_bytes(const struct request *r)
-{
-    uint64_t n = 0;
-    for (int i = 0; i < r->argc; i++)
-        n += r->argv[i].len;
-    return n;
-}
-
 /* Unlinks and frees the head request (its reply has been written). */
 static void pop_head(struct conn *c)
 {
     struct request *r = c->head;
-    c->argv_bytes -= argv_bytes(r);
+    c->argv_bytes -= r->argv_bytes;
     c->head = r->next;
     if (!c->head)
         c->tail = NULL;
@@ -213,7 +205,7 @@ static void drop_finished(struct conn *c)
         if (r->state == REQUEST_DONE) {
             *link = r->next;
             c->inflight--;
-            c->argv_bytes -= argv_bytes(r);
+            c->argv_bytes -= r->argv_bytes;
             shale_io_request_put(c->t, r);
         } else {
             last = r;
@@ -364,6 +356,8 @@ void shale_conn_process_input(struct conn *c)
             r->argv_heap = 1;
         }
         memcpy(r->argv, argv, sizeof(struct slice) * (size_t)argc);
+        for (int i = 0; i < argc; i++)
+            r->argv_bytes += argv[i].len;
         r->buf = b;
         b->refs++;
         shale_resp_buf_init(&r->reply, c->proto);
@@ -373,10 +367,12 @@ void shale_conn_process_input(struct conn *c)
             c->head = r;
         c->tail = r;
         c->inflight++;
-        c->argv_bytes += argv_bytes(r);
-        shale_client_reply_before(c, r);
+        c->argv_bytes += r->argv_bytes;
+        if (c->flags & (CONN_REPLY_OFF | CONN_REPLY_SKIP))
+            r->silent = 1;
         shale_router_dispatch(t, c, r);
-        shale_client_reply_after(c);
+        if (c->flags & (CONN_REPLY_SKIP | CONN_REPLY_SKIP_NEXT))
+            shale_client_reply_skip_done(c);
     }
     atomic_store_explicit(&c->info.inflight, c->inflight, memory_order_relaxed);
     maybe_release_rbuf(c);

@@ -40,7 +40,8 @@ struct request {
     uint8_t argv_heap; /* argv was allocated for this request */
     uint8_t part;      /* one part of a split command (stats count its time only) */
     uint16_t shard;
-    int64_t start_us; /* parse time, for latency stats */
+    uint64_t argv_bytes; /* bytes of the arguments (CLIENT LIST argv-mem) */
+    int64_t start_us;    /* parse time, for latency stats */
 
     /* Written by whoever executes the command: its reply, and how long the
      * handler ran in ns (the I/O thread decides from it whether SLOWLOG

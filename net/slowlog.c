@@ -232,11 +232,9 @@ static struct slowlog_entry *make_entry(struct request *r, uint64_t us)
     return e;
 }
 
-void shale_slowlog_consider(struct io_thread *t, struct request *r, uint64_t us)
+void shale_slowlog_add(struct io_thread *t, struct request *r, uint64_t us)
 {
-    const struct config *cfg = t->srv->cfg;
-    long long slower_than = config_live(cfg, slowlog_log_slower_than);
-    if (slower_than < 0 || us < (uint64_t)slower_than || (r->cmd->flags & CMD_SKIP_SLOWLOG))
+    if (r->cmd->flags & CMD_SKIP_SLOWLOG)
         return;
     struct slowlog *log = t->slowlog;
     struct slowlog_entry *e = make_entry(r, us);

@@ -23,9 +23,10 @@ struct slowlog;
 struct slowlog *shale_slowlog_create(void);
 void shale_slowlog_destroy(struct slowlog *log);
 
-/* r ran for us microseconds: logs it on t's log when slowlog-log-slower-than
- * says so. r must have its connection. */
-void shale_slowlog_consider(struct io_thread *t, struct request *r, uint64_t us);
+/* r ran for us microseconds, which slowlog-log-slower-than calls slow:
+ * logs it on t's log (unless its command is never logged). r must have its
+ * connection. */
+void shale_slowlog_add(struct io_thread *t, struct request *r, uint64_t us);
 /* Owner thread, from its cron: applies a smaller slowlog-max-len or a
  * SLOWLOG RESET to its log and frees what readers no longer hold. */
 void shale_slowlog_tidy(struct io_thread *t);

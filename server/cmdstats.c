@@ -51,14 +51,11 @@ static _Atomic uint64_t *hist_create(void)
     return shale_calloc(CMDSTATS_HIST_BUCKETS, sizeof(_Atomic uint64_t));
 }
 
-void shale_cmdstats_hist_add(struct cmdstat *row, uint64_t ns)
+_Atomic uint64_t *shale_cmdstats_hist_create(struct cmdstat *row)
 {
-    _Atomic uint64_t *h = atomic_load_explicit(&row->hist, memory_order_relaxed);
-    if (!h) {
-        h = hist_create();
-        atomic_store_explicit(&row->hist, h, memory_order_release);
-    }
-    cmdstats_bump(&h[cmdstats_hist_bucket(ns)], 1);
+    _Atomic uint64_t *h = hist_create();
+    atomic_store_explicit(&row->hist, h, memory_order_release); /* INFO loads it with acquire */
+    return h;
 }
 
 /* Adds every thread's histogram of command `index` into out; 0 when no

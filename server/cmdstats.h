@@ -63,8 +63,17 @@ static inline int cmdstats_hist_bucket(uint64_t ns)
     return (e - 2) * 8 + (int)((ns >> (e - 3)) & 7);
 }
 
+/* Owner thread: the histogram of row, allocated on first use. */
+_Atomic uint64_t *shale_cmdstats_hist_create(struct cmdstat *row);
+
 /* Owner thread: one more call of ns in row's histogram. */
-void shale_cmdstats_hist_add(struct cmdstat *row, uint64_t ns);
+static inline void cmdstats_hist_add(struct cmdstat *row, uint64_t ns)
+{
+    _Atomic uint64_t *h = atomic_load_explicit(&row->hist, memory_order_relaxed);
+    if (__builtin_expect(!h, 0))
+        h = shale_cmdstats_hist_create(row);
+    cmdstats_bump(&h[cmdstats_hist_bucket(ns)], 1);
+}
 
 /* Distinct error prefixes tracked (Redis tracks 128 too); a reply with a
  * new prefix beyond that still counts in total_error_replies. */
@@ -122,7 +131,7 @@ static inline void cmdstats_shard_ran(struct cmdstat *row, int is_part, int fail
         if (failed)
             cmdstats_bump(&row->failed, 1);
         if (latency_tracking)
-            shale_cmdstats_hist_add(row, (uint64_t)ns);
+            cmdstats_hist_add(row, (uint64_t)ns);
     }
 }
 

@@ -120,10 +120,10 @@ static bool listed(redisContext *c, long long id)
 static void test_client_info_fields(void **state)
 {
     static const char *const fields[] = {
-        "id",   "addr", "laddr", "fd",   "name",     "age",       "idle",     "flags",
-        "db",   "sub",  "psub",  "ssub", "multi",    "qbuf",      "qbuf-free", "argv-mem",
-        "multi-mem", "rbs", "rbp", "obl", "oll",     "omem",      "tot-mem",  "events",
-        "cmd",  "user", "redir", "resp",
+        "id",        "addr",     "laddr",     "fd",   "name", "age",   "idle",
+        "flags",     "db",       "sub",       "psub", "ssub", "multi", "qbuf",
+        "qbuf-free", "argv-mem", "multi-mem", "rbs",  "rbp",  "obl",   "oll",
+        "omem",      "tot-mem",  "events",    "cmd",  "user", "redir", "resp",
     };
     redisContext *c = shale_test_connect(server);
     char *line = client_info(c);
@@ -141,9 +141,9 @@ static void test_client_info_fields(void **state)
     static const struct {
         const char *field, *value;
     } exact[] = {
-        {"name", ""},    {"flags", "N"},    {"db", "0"},         {"sub", "0"},
-        {"psub", "0"},   {"multi", "-1"},   {"argv-mem", "10"},  {"events", "r"},
-        {"cmd", "client|info"}, {"user", "default"}, {"redir", "-1"}, {"resp", "2"},
+        {"name", ""},           {"flags", "N"},      {"db", "0"},        {"sub", "0"},
+        {"psub", "0"},          {"multi", "-1"},     {"argv-mem", "10"}, {"events", "r"},
+        {"cmd", "client|info"}, {"user", "default"}, {"redir", "-1"},    {"resp", "2"},
     };
     for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++) {
         assert_true(line_field(line, exact[i].field, v, sizeof v));
@@ -492,16 +492,11 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, test_setup, test_teardown)
-        T(test_client_info_fields),
-        T(test_client_list_filters),
-        T(test_client_kill_old_form),
-        T(test_client_kill_filters),
-        T(test_client_kill_errors),
-        T(test_client_kill_maxage),
-        T(test_client_no_evict),
-        T(test_client_reply),
-        T(test_maxclients),
-        T(test_timeout_closes_idle_clients),
+        T(test_client_info_fields),   T(test_client_list_filters),
+        T(test_client_kill_old_form), T(test_client_kill_filters),
+        T(test_client_kill_errors),   T(test_client_kill_maxage),
+        T(test_client_no_evict),      T(test_client_reply),
+        T(test_maxclients),           T(test_timeout_closes_idle_clients),
 #undef T
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
