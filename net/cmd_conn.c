@@ -8,11 +8,13 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "net/cmd_client.h"
 #include "net/conn.h"
 #include "net/io_thread.h"
 #include "net/multi.h"
 #include "net/request.h"
 #include "server/clock.h"
+#include "server/cmdstats.h"
 #include "server/command.h"
 #include "server/info.h"
 #include "server/server.h"
@@ -175,6 +177,7 @@ void shale_cmd_reset(struct conn *c, struct request *r)
     atomic_store_explicit(&c->info.db, 0, memory_order_relaxed);
     atomic_store_explicit(&c->info.proto, 2, memory_order_relaxed);
     shale_clients_set_name(&c->t->srv->clients, &c->info, NULL, 0);
+    shale_client_reset_modes(c, r);
     const char *pass = config_live(cfg_of(c), requirepass);
     shale_conn_set_authenticated(c, !pass || !*pass);
     shale_multi_reset(c);
@@ -208,41 +211,6 @@ void shale_cmd_time(struct conn *c, struct request *r)
 
 /* ---- CLIENT ---- */
 
-struct client_line_ctx {
-    struct resp_buf *out;
-    int64_t now_ms;
-};
-
-static void client_line(void *arg, const struct client_info *ci)
-{
-    struct client_line_ctx *ctx = arg;
-    char line[512];
-    int cmd = atomic_load_explicit(&ci->last_cmd, memory_order_relaxed);
-    const struct command *last = shale_command_at(cmd);
-    int64_t last_ms = atomic_load_explicit(&ci->last_ms, memory_order_relaxed);
-    int n = snprintf(
-        line, sizeof(line),
-        "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=N db=%d "
-        "sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 "
-        "rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default "
-        "redir=-1 resp=%d\n",
-        (unsigned long long)ci->id, ci->addr, ci->laddr, ci->fd, ci->name ? ci->name : "",
-        (long long)(ctx->now_ms - ci->created_ms) / 1000, (long long)(ctx->now_ms - last_ms) / 1000,
-        atomic_load_explicit(&ci->db, memory_order_relaxed), last ? last->name : "NULL",
-        atomic_load_explicit(&ci->proto, memory_order_relaxed));
-    shale_resp_add_raw(ctx->out, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-}
-
-static void reply_client_lines(struct conn *c, struct request *r, const struct client_info *only)
-{
-    struct resp_buf text;
-    shale_resp_buf_init(&text, 2);
-    struct client_line_ctx ctx = {&text, clock_wall_ms()};
-    shale_clients_foreach(&c->t->srv->clients, only, client_line, &ctx);
-    shale_resp_add_verbatim(&r->reply, "txt", text.data, text.len);
-    shale_resp_buf_release(&text);
-}
-
 void shale_cmd_client_id(struct conn *c, struct request *r)
 {
     shale_resp_add_integer(&r->reply, (long long)c->info.id);
@@ -266,21 +234,6 @@ void shale_cmd_client_getname(struct conn *c, struct request *r)
         shale_resp_add_bulk_cstr(&r->reply, name);
     else
         shale_resp_add_null(&r->reply);
-}
-
-void shale_cmd_client_info(struct conn *c, struct request *r)
-{
-    reply_client_lines(c, r, &c->info);
-}
-
-void shale_cmd_client_list(struct conn *c, struct request *r)
-{
-    /* Only normal clients exist (no replicas, no pub/sub yet). */
-    if (r->argc == 2 || (r->argc == 4 && slice_eq_nocase(r->argv[2], "type") &&
-                         slice_eq_nocase(r->argv[3], "normal")))
-        reply_client_lines(c, r, NULL);
-    else
-        shale_resp_add_error(&r->reply, "ERR syntax error");
 }
 
 void shale_cmd_client_setinfo(struct conn *c, struct request *r)
@@ -471,6 +424,12 @@ void shale_cmd_config_set(struct conn *c, struct request *r)
         shale_resp_add_error(&r->reply, err);
     else
         shale_resp_add_status(&r->reply, "OK");
+}
+
+void shale_cmd_config_resetstat(struct conn *c, struct request *r)
+{
+    shale_cmdstats_reset(c->t->srv);
+    shale_resp_add_status(&r->reply, "OK");
 }
 
 void shale_cmd_config_rewrite(struct conn *c, struct request *r)

@@ -18,8 +18,6 @@ void shale_cmd_select(struct conn *c, struct request *r);
 void shale_cmd_client_id(struct conn *c, struct request *r);
 void shale_cmd_client_setname(struct conn *c, struct request *r);
 void shale_cmd_client_getname(struct conn *c, struct request *r);
-void shale_cmd_client_info(struct conn *c, struct request *r);
-void shale_cmd_client_list(struct conn *c, struct request *r);
 void shale_cmd_client_setinfo(struct conn *c, struct request *r);
 void shale_cmd_command(struct conn *c, struct request *r);
 void shale_cmd_command_count(struct conn *c, struct request *r);
@@ -31,5 +29,6 @@ void shale_cmd_info(struct conn *c, struct request *r);
 void shale_cmd_config_get(struct conn *c, struct request *r);
 void shale_cmd_config_set(struct conn *c, struct request *r);
 void shale_cmd_config_rewrite(struct conn *c, struct request *r);
+void shale_cmd_config_resetstat(struct conn *c, struct request *r);
 
 #endif

@@ -20,6 +20,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "net/accounting.h"
+#include "net/cmd_client.h"
 #include "net/io_thread.h"
 #include "net/multi.h"
 #include "net/router.h"
@@ -47,7 +49,8 @@ static void format_addr(const struct sockaddr_storage *ss, char *out, size_t out
         inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
         port = ntohs(in6->sin6_port);
     }
-    snprintf(out, outlen, "%s:%d", host, port);
+    /* Redis's anetFormatAddr: an IPv6 address in brackets. */
+    snprintf(out, outlen, ss->ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host, port);
 }
 
 void shale_conn_open(struct io_thread *t, struct conn *c, int fd)
@@ -75,6 +78,7 @@ void shale_conn_open(struct io_thread *t, struct conn *c, int fd)
     ci->created_ms = clock_wall_ms();
     atomic_store_explicit(&ci->last_ms, ci->created_ms, memory_order_relaxed);
     atomic_store_explicit(&ci->last_cmd, -1, memory_order_relaxed);
+    atomic_store_explicit(&ci->multi, -1, memory_order_relaxed);
     atomic_store_explicit(&ci->proto, 2, memory_order_relaxed);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
@@ -122,6 +126,7 @@ static void release_slot_if_done(struct conn *c)
 static void pop_head(struct conn *c)
 {
     struct request *r = c->head;
+    c->argv_bytes -= r->argv_bytes;
     c->head = r->next;
     if (!c->head)
         c->tail = NULL;
@@ -202,6 +207,7 @@ static void drop_finished(struct conn *c)
         if (r->state == REQUEST_DONE) {
             *link = r->next;
             c->inflight--;
+            c->argv_bytes -= r->argv_bytes;
             shale_io_request_put(c->t, r);
         } else {
             last = r;
@@ -244,6 +250,7 @@ void shale_conn_flush(struct conn *c)
         if (w < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 arm_write(c, 1);
+                shale_client_publish(c);
                 return;
             }
             if (errno == EINTR)
@@ -258,6 +265,7 @@ void shale_conn_flush(struct conn *c)
             if (written < rest) {
                 c->wpos += written;
                 arm_write(c, 1);
+                shale_client_publish(c);
                 return;
             }
             written -= rest;
@@ -269,6 +277,8 @@ void shale_conn_flush(struct conn *c)
     maybe_release_rbuf(c);
     if (!c->head && (c->flags & CONN_CLOSE_AFTER_REPLY))
         shale_conn_close(c);
+    else
+        shale_client_publish(c);
 }
 
 static void on_writable(evutil_socket_t fd, short what, void *arg)
@@ -284,6 +294,7 @@ static void reply_error_now(struct conn *c, const char *msg)
     r->proto = c->proto;
     shale_resp_buf_init(&r->reply, c->proto);
     shale_resp_add_error(&r->reply, msg);
+    shale_accounting_reply(r);
     r->state = REQUEST_DONE;
     if (c->tail)
         c->tail->next = r;
@@ -347,6 +358,8 @@ void shale_conn_process_input(struct conn *c)
             r->argv_heap = 1;
         }
         memcpy(r->argv, argv, sizeof(struct slice) * (size_t)argc);
+        for (int i = 0; i < argc; i++)
+            r->argv_bytes += argv[i].len;
         r->buf = b;
         b->refs++;
         shale_resp_buf_init(&r->reply, c->proto);
@@ -356,10 +369,17 @@ void shale_conn_process_input(struct conn *c)
             c->head = r;
         c->tail = r;
         c->inflight++;
+        c->argv_bytes += r->argv_bytes;
+        if (c->flags & (CONN_REPLY_OFF | CONN_REPLY_SKIP))
+            r->silent = 1;
         shale_router_dispatch(t, c, r);
+        if (c->flags & (CONN_REPLY_SKIP | CONN_REPLY_SKIP_NEXT))
+            shale_client_reply_skip_done(c);
     }
     atomic_store_explicit(&c->info.inflight, c->inflight, memory_order_relaxed);
     maybe_release_rbuf(c);
+    if (!(c->flags & CONN_CLOSED))
+        shale_client_publish(c);
 }
 
 /* Makes room in the read buffer: compacts it, or moves the unparsed tail to
@@ -407,6 +427,10 @@ static int prepare_read_buffer(struct conn *c)
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
+    if (atomic_load_explicit(&c->info.kill, memory_order_relaxed)) {
+        shale_conn_close(c); /* CLIENT KILL from another thread */
+        return;
+    }
     if (prepare_read_buffer(c) < 0) {
         shale_conn_close(c);
         return;

@@ -23,6 +23,11 @@ enum conn_flag {
     CONN_DIRTY = 1 << 4, /* on the thread's dirty list */
     CONN_AUTHENTICATED = 1 << 5,
     CONN_ON_RESUME = 1 << 6,
+    /* CLIENT REPLY and NO-EVICT (net/cmd_client.c). */
+    CONN_REPLY_OFF = 1 << 7,
+    CONN_REPLY_SKIP = 1 << 8,      /* the reply of the command being handled is dropped */
+    CONN_REPLY_SKIP_NEXT = 1 << 9, /* ... and of the next one (CLIENT REPLY SKIP) */
+    CONN_NO_EVICT = 1 << 10,
 };
 
 struct conn {
@@ -41,6 +46,7 @@ struct conn {
     struct resp_parser parser;
     struct request *head, *tail; /* in request order */
     size_t wpos;                 /* bytes of head's reply already written */
+    uint64_t argv_bytes;         /* argument bytes of the requests in the list */
     struct conn *next_active, *prev_active;
     struct conn *next_dirty;
     struct conn *next_resume;

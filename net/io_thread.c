@@ -15,8 +15,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "net/cmd_client.h"
 #include "net/conn.h"
 #include "net/router.h"
+#include "net/slowlog.h"
 #include "server/clock.h"
 #include "server/command.h"
 #include "server/log.h"
@@ -33,9 +35,7 @@ struct io_thread *shale_io_thread_create(int index, struct server *srv)
     t->srv = srv;
     shale_waker_init(&t->waker);
     t->inbox = shale_ring_create((size_t)cfg->maxclients + 1);
-    int ncmd = shale_command_count();
-    t->stats.cmd_calls = shale_calloc((size_t)ncmd, sizeof(*t->stats.cmd_calls));
-    t->stats.cmd_usec = shale_calloc((size_t)ncmd, sizeof(*t->stats.cmd_usec));
+    t->stats.cmds = shale_cmdstats_table_create();
 
     int ns = srv->nshards;
     shale_txn_setup(&t->txn, ns);
@@ -65,6 +65,7 @@ struct io_thread *shale_io_thread_create(int index, struct server *srv)
         t->free_conns = &t->conns[i];
     }
     shale_iobuf_pool_init(&t->bufs, (size_t)cfg->io_buffers);
+    t->slowlog = shale_slowlog_create();
     return t;
 }
 
@@ -73,14 +74,14 @@ void shale_io_thread_destroy(struct io_thread *t)
     if (!t)
         return;
     shale_iobuf_pool_deinit(&t->bufs);
+    shale_slowlog_destroy(t->slowlog);
     shale_free(t->conns);
     shale_free(t->requests);
     shale_free(t->to_shard);
     shale_free(t->from_shard);
     shale_free(t->shard_wakers);
     shale_free(t->shard_wake_pending);
-    shale_free((void *)t->stats.cmd_calls);
-    shale_free((void *)t->stats.cmd_usec);
+    shale_cmdstats_table_destroy(t->stats.cmds);
     shale_ring_destroy(t->inbox);
     shale_txn_teardown(&t->txn);
     shale_waker_deinit(&t->waker);
@@ -107,6 +108,7 @@ struct request *shale_io_request_get(struct io_thread *t)
     r->txn = TXN_NONE;
     r->round = 0;
     r->txn_next = NULL;
+    r->silent = 0;
     r->state = REQUEST_QUEUED;
     return r;
 }
@@ -217,7 +219,7 @@ static void resume_paused_readers(struct io_thread *t)
 
 static int has_incoming(struct io_thread *t)
 {
-    if (ring_has_items(t->inbox))
+    if (ring_has_items(t->inbox) || atomic_load(&t->kill_pending))
         return 1;
     for (int s = 0; s < t->srv->nshards; s++)
         if (ring_has_items(t->from_shard[s]))
@@ -240,6 +242,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 static void on_cron(evutil_socket_t fd, short what, void *arg)
 {
     struct io_thread *t = arg;
+    shale_slowlog_tidy(t);
     long long timeout = config_live(t->srv->cfg, timeout);
     if (!timeout)
         return;
@@ -264,6 +267,7 @@ static void *io_main(void *arg)
     pthread_setname_np(pthread_self(), name);
     int64_t spin_us = t->srv->spin_us;
     while (!atomic_load_explicit(&t->stopping, memory_order_relaxed)) {
+        shale_client_kill_flagged(t);
         int busy = adopt_new_connections(t);
         int freed = take_back_from_shards(t);
         busy |= freed;

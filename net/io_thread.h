@@ -14,19 +14,21 @@
 #include "net/iobuf.h"
 #include "net/request.h"
 #include "net/txn.h"
+#include "server/cmdstats.h"
 #include "server/waker.h"
 
 struct server;
 struct conn;
 struct ring;
+struct slowlog;
 
 /* Counters read by INFO on any thread (relaxed). */
 struct io_stats {
     _Atomic uint64_t commands;   /* total_commands_processed */
     _Atomic uint64_t net_input;  /* bytes */
     _Atomic uint64_t net_output; /* bytes */
-    _Atomic uint64_t *cmd_calls; /* [command index] */
-    _Atomic uint64_t *cmd_usec;  /* [command index] */
+    struct cmdstat *cmds;        /* [command index], see server/cmdstats.h */
+    struct errorstats errors;
 };
 
 struct io_thread {
@@ -41,6 +43,7 @@ struct io_thread {
     struct event *wake_event;
     struct event *cron_event;
     _Atomic int stopping;
+    _Atomic int kill_pending; /* CLIENT KILL flagged a connection of this thread */
 
     struct ring **to_shard;      /* [nshards] producer: this thread */
     struct ring **from_shard;    /* [nshards] consumer: this thread */
@@ -52,9 +55,10 @@ struct io_thread {
     uint32_t requests_free;
     struct conn *conns; /* connection slots */
     struct conn *free_conns;
-    struct conn *active; /* connected, a list through conn->next_active */
-    struct conn *dirty;  /* have replies to write, list through next_dirty */
-    struct conn *resume; /* paused readers to look at again */
+    struct conn *active;     /* connected, a list through conn->next_active */
+    struct conn *dirty;      /* have replies to write, list through next_dirty */
+    struct conn *resume;     /* paused readers to look at again */
+    struct slowlog *slowlog; /* written by this thread, read by SLOWLOG anywhere */
     struct iobuf_pool bufs;
     struct txn_coord txn; /* atomic cross-shard batches */
 };

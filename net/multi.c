@@ -62,6 +62,12 @@ static struct multi_state *state_of(struct conn *c)
     return c->multi;
 }
 
+/* CLIENT LIST's multi=: the commands queued, -1 outside MULTI. */
+static void show_queued(struct conn *c, int count)
+{
+    atomic_store_explicit(&c->info.multi, count, memory_order_relaxed);
+}
+
 static void free_queue(struct multi_state *m)
 {
     while (m->head) {
@@ -114,7 +120,9 @@ static void unwatch_all(struct io_thread *t, struct multi_state *m)
     const struct command *cmd = internal_row("unwatch", "keys");
     while (m->watched) {
         struct watched_key *first = m->watched;
-        struct request *msg = shale_io_request_get(t); /* nobody waits: freed when back */
+        /* Nobody waits for it (freed when back); not a client's call. */
+        struct request *msg = shale_io_request_get(t);
+        msg->part = 1;
         shale_resp_buf_init(&msg->reply, 2);
         fill_keys_message(msg, cmd, first, m->token);
         shale_io_send_to_shard(t, first->shard, msg);
@@ -225,6 +233,7 @@ void shale_multi_queue(struct conn *c, struct request *r)
         m->head = q;
     m->tail = q;
     m->count++;
+    show_queued(c, m->count);
     shale_resp_add_status(&r->reply, "QUEUED");
 }
 
@@ -242,6 +251,7 @@ void shale_cmd_multi(struct conn *c, struct request *r)
         return;
     }
     m->active = 1;
+    show_queued(c, 0);
     shale_resp_add_status(&r->reply, "OK");
 }
 
@@ -253,6 +263,7 @@ void shale_cmd_discard(struct conn *c, struct request *r)
     }
     free_queue(c->multi);
     unwatch_all(c->t, c->multi);
+    show_queued(c, -1);
     shale_resp_add_status(&r->reply, "OK");
 }
 
@@ -262,6 +273,7 @@ void shale_multi_reset(struct conn *c)
         return;
     free_queue(c->multi);
     unwatch_all(c->t, c->multi);
+    show_queued(c, -1);
     shale_free(c->multi);
     c->multi = NULL;
 }
@@ -281,6 +293,7 @@ void shale_cmd_exec(struct conn *c, struct request *r)
                              "EXECABORT Transaction discarded because of previous errors.");
         free_queue(m);
         unwatch_all(c->t, m);
+        show_queued(c, -1);
         shale_router_finish(r);
         return;
     }
@@ -289,6 +302,7 @@ void shale_cmd_exec(struct conn *c, struct request *r)
     job->next = m->head;
     job->parts = shale_calloc((size_t)m->count + 1, sizeof(*job->parts));
     memset(m, 0, sizeof(*m)); /* the connection starts afresh */
+    show_queued(c, -1);
     r->aux = job;
     r->state = REQUEST_QUEUED;
     r->txn = TXN_ATOMIC;
@@ -371,14 +385,10 @@ int shale_multi_exec_round(struct io_thread *t, struct request *r)
         p->argv = q->argv;
         p->argc = q->argc;
         p->db = c->db; /* a SELECT queued earlier has run already */
-        shale_router_count_call(t, c, q->cmd);
-        if (q->cmd->io_proc) {
-            q->cmd->io_proc(c, p);
+        p->part = 0;   /* a command of its own: counted as a call */
+        if (shale_router_run(t, c, p))
             r->parts_pending--; /* answered right here */
-            continue;
-        }
-        shale_router_route_nested(t, p);
-        if (runs_in_rounds(t, q))
+        else if (runs_in_rounds(t, q))
             break;
     }
     if (r->parts_pending > 0)

@@ -2,9 +2,10 @@
  *
  * A request slot belongs to the I/O thread that parsed it (fixed pool,
  * sized at start-up). It travels to a shard through the I/O thread's ring;
- * while it is there the shard owns it: it reads argv and writes `reply`, and
- * touches nothing else. It comes back through the shard's ring, and the I/O
- * thread releases the reply in the connection's request order.
+ * while it is there the shard owns it: it reads argv, writes `reply` and
+ * `exec_ns`, and touches nothing else. It comes back through the shard's
+ * ring, and the I/O thread releases the reply in the connection's request
+ * order.
  *
  * argv points into the connection's read buffer (`buf` holds a reference),
  * so arguments are never copied. */
@@ -55,11 +56,16 @@ struct request {
     uint8_t argv_heap; /* argv was allocated for this request */
     uint8_t kind;      /* enum request_kind */
     uint8_t step;      /* 0: the whole command; else a step of a coordinated one */
+    uint8_t part;      /* one part of a split command (stats count its time only) */
     uint16_t shard;
-    int64_t start_us; /* parse time, for latency stats */
-    void *aux;        /* internal messages: e.g. the WATCH token (shards/watch.h) */
+    uint64_t argv_bytes; /* bytes of the arguments (CLIENT LIST argv-mem) */
+    int64_t start_us;    /* parse time, for latency stats */
+    void *aux;           /* internal messages: e.g. the WATCH token (shards/watch.h) */
 
-    /* Written by whoever executes the command. */
+    /* Written by whoever executes the command: its reply, and how long the
+     * handler ran in ns (the I/O thread decides from it whether SLOWLOG
+     * keeps it; a split command's parent takes its longest part's). */
+    uint64_t exec_ns;
     struct resp_buf reply;
 
     /* I/O-thread-only bookkeeping below. */
@@ -69,6 +75,7 @@ struct request {
     struct request *parent;   /* the command this is one part of */
     struct request *parts;    /* first part (a list through next) */
     uint32_t parts_pending;   /* parts not yet back */
+    uint8_t silent;           /* CLIENT REPLY OFF/SKIP: the reply is not sent */
     uint8_t txn;              /* enum request_txn */
     uint8_t round;            /* coordinated commands: the round in flight */
     struct request *txn_next; /* in the I/O thread's batch queue */

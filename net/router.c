@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net/accounting.h"
 #include "net/conn.h"
 #include "net/io_thread.h"
 #include "net/multi.h"
@@ -24,8 +25,10 @@
 void shale_router_finish(struct request *r)
 {
     r->state = REQUEST_DONE;
-    if (r->conn)
+    if (r->conn) {
+        shale_accounting_reply(r);
         shale_conn_mark_dirty(r->conn);
+    }
 }
 
 static void reply_unknown_command(struct request *r)
@@ -68,6 +71,7 @@ struct request *shale_router_new_part(struct io_thread *t, struct request *paren
     p->db = parent->db;
     p->proto = parent->proto;
     p->shard = (uint16_t)shard;
+    p->part = 1;
     p->parent = parent;
     p->round = parent->round;
     shale_resp_buf_init(&p->reply, parent->proto);
@@ -285,15 +289,12 @@ static void route(struct io_thread *t, struct request *r)
     }
 }
 
-void shale_router_route_nested(struct io_thread *t, struct request *part)
-{
-    route(t, part);
-}
-
 /* An error answered before the command ran; inside MULTI it also dooms the
  * transaction (EXECABORT), as in Redis. */
 static void reject(struct conn *c, struct request *r)
 {
+    if (r->cmd)
+        shale_accounting_rejected(c->t, r->cmd);
     shale_multi_flag_error(c);
     shale_router_finish(r);
 }
@@ -340,22 +341,25 @@ void shale_router_dispatch(struct io_thread *t, struct conn *c, struct request *
         shale_router_finish(r);
         return;
     }
-    shale_router_count_call(t, c, cmd);
-    if (cmd->io_proc) {
-        cmd->io_proc(c, r);
-        if (!(cmd->flags & CMD_DEFERRED))
-            shale_router_finish(r);
-        return;
-    }
-    route(t, r);
+    atomic_store_explicit(&c->info.last_cmd, shale_command_index(cmd), memory_order_relaxed);
+    shale_router_run(t, c, r);
 }
 
-void shale_router_count_call(struct io_thread *t, struct conn *c, const struct command *cmd)
+int shale_router_run(struct io_thread *t, struct conn *c, struct request *r)
 {
-    int idx = shale_command_index(cmd);
-    atomic_fetch_add_explicit(&t->stats.commands, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&t->stats.cmd_calls[idx], 1, memory_order_relaxed);
-    atomic_store_explicit(&c->info.last_cmd, idx, memory_order_relaxed);
+    const struct command *cmd = r->cmd;
+    if (cmd->io_proc) {
+        int64_t start_ns = clock_mono_ns();
+        cmd->io_proc(c, r);
+        shale_accounting_ran_here(t, r, clock_mono_ns() - start_ns);
+        if (cmd->flags & CMD_DEFERRED)
+            return 0;
+        shale_router_finish(r);
+        return 1;
+    }
+    shale_accounting_routed(t);
+    route(t, r);
+    return 0;
 }
 
 /* The first error reply among the parts, or NULL. */
@@ -519,6 +523,10 @@ static void merge(struct io_thread *t, struct request *r)
  * waits for (an UNWATCH sent after the connection went) is freed. */
 static void done(struct io_thread *t, struct request *r)
 {
+    if (r->parts && !r->cmd->io_proc)
+        shale_accounting_merged(t, r); /* split or coordinated: one call */
+    else if (!r->parent)
+        shale_accounting_ran_on_shard(t, r);
     while (r->parts) {
         struct request *p = r->parts;
         r->parts = p->next;
@@ -526,6 +534,8 @@ static void done(struct io_thread *t, struct request *r)
     }
     struct request *parent = r->parent;
     if (parent) {
+        if (r->exec_ns > parent->exec_ns)
+            parent->exec_ns = r->exec_ns; /* the parts ran side by side */
         if (--parent->parts_pending == 0)
             all_parts_back(t, parent);
         return;

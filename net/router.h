@@ -34,11 +34,10 @@ void shale_router_run_queued(struct io_thread *t, struct request *r);
 /* For EXEC (net/multi.c), whose queued commands are its parts and run with
  * the shards already held. */
 struct command;
-/* Routes a checked shard command that is a part of another request. */
-void shale_router_route_nested(struct io_thread *t, struct request *part);
+/* Runs a checked command (r->cmd set): its handler here, or sent to its
+ * shards; counted in the statistics. Returns 1 when it was answered here. */
+int shale_router_run(struct io_thread *t, struct conn *c, struct request *r);
 /* A part answered on the I/O thread: counts it back to its parent. */
 void shale_router_part_done(struct io_thread *t, struct request *part);
-/* Counts a call of cmd in the per-command statistics. */
-void shale_router_count_call(struct io_thread *t, struct conn *c, const struct command *cmd);
 
 #endif

@@ -67,7 +67,7 @@ void shale_clients_get_name(struct clients *reg, struct client_info *ci, char *o
 }
 
 void shale_clients_foreach(struct clients *reg, const struct client_info *only,
-                           void (*fn)(void *ctx, const struct client_info *ci), void *ctx)
+                           void (*fn)(void *ctx, struct client_info *ci), void *ctx)
 {
     pthread_mutex_lock(&reg->lock);
     for (struct client_info *ci = reg->head; ci; ci = ci->next)

@@ -25,6 +25,14 @@ struct client_info {
     _Atomic int proto;
     _Atomic int last_cmd; /* command table index, -1 none */
     _Atomic uint64_t inflight;
+    _Atomic int multi; /* commands queued by MULTI, -1 outside a transaction */
+    /* CLIENT LIST's buffer and flag fields, published by the owner after
+     * each read and write (net/cmd_client.c). */
+    _Atomic uint32_t list_flags; /* CLIENT_LIST_* */
+    _Atomic uint64_t qbuf, qbuf_free, rbuf_size, rbuf_peak, argv_mem;
+    _Atomic uint64_t out_bytes, out_replies; /* finished replies not yet written */
+    /* Set by CLIENT KILL on any thread; the owner closes the connection. */
+    _Atomic int kill;
     /* Guarded by the registry lock. */
     char *name;
     struct client_info *prev, *next;
@@ -50,6 +58,6 @@ void shale_clients_set_name(struct clients *reg, struct client_info *ci, const c
 void shale_clients_get_name(struct clients *reg, struct client_info *ci, char *out, size_t outlen);
 /* Calls fn for every client (or only `only` when non-NULL), under the lock. */
 void shale_clients_foreach(struct clients *reg, const struct client_info *only,
-                           void (*fn)(void *ctx, const struct client_info *ci), void *ctx);
+                           void (*fn)(void *ctx, struct client_info *ci), void *ctx);
 
 #endif

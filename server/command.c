@@ -6,9 +6,11 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "net/cmd_client.h"
 #include "net/cmd_conn.h"
 #include "net/coord.h"
 #include "net/multi.h"
+#include "net/slowlog.h"
 #include "server/hashfn.h"
 #include "shards/t_hash.h"
 #include "shards/t_keymove.h"
@@ -59,12 +61,15 @@ static const struct command commands[] = {
     IO("client|setinfo", 4, LS | CMD_SUBCOMMAND, shale_cmd_client_setinfo, "connection")
     /* transactions; the "|keys" rows are internal messages to shards */
     IO("multi", 1, F | LS | NQ, shale_cmd_multi, "transactions")
-    IOC("exec", 1, LS | NQ | CMD_EXEC | CMD_DEFERRED, shale_cmd_exec, shale_multi_exec_round, "transactions")
+    IOC("exec", 1, LS | NQ | CMD_EXEC | CMD_DEFERRED | CMD_SKIP_SLOWLOG, shale_cmd_exec, shale_multi_exec_round, "transactions")
     IO("discard", 1, F | LS | NQ, shale_cmd_discard, "transactions")
     IO("watch", -2, F | LS | NQ | CMD_DEFERRED, shale_cmd_watch, "transactions")
     SHARD("watch|keys", -2, CMD_SUBCOMMAND, 1, -1, 1, SPLIT_NONE, shale_cmd_watch_keys, "transactions")
     IO("unwatch", 1, F | LS, shale_cmd_unwatch, "transactions")
     SHARD("unwatch|keys", -2, CMD_SUBCOMMAND, 1, -1, 1, SPLIT_NONE, shale_cmd_unwatch_keys, "transactions")
+    IO("client|kill", -3, A | LS | CMD_SUBCOMMAND, shale_cmd_client_kill, "connection")
+    IO("client|no-evict", 3, A | LS | CMD_SUBCOMMAND, shale_cmd_client_no_evict, "connection")
+    IO("client|reply", 3, LS | CMD_SUBCOMMAND, shale_cmd_client_reply, "connection")
     /* server */
     IO("command", -1, CMD_CONTAINER | LS, shale_cmd_command, "server")
     IO("command|count", 2, LS | CMD_SUBCOMMAND, shale_cmd_command_count, "server")
@@ -77,6 +82,12 @@ static const struct command commands[] = {
     IO("config|get", -3, A | LS | CMD_SUBCOMMAND, shale_cmd_config_get, "server")
     IO("config|set", -4, A | LS | CMD_SUBCOMMAND, shale_cmd_config_set, "server")
     IO("config|rewrite", 2, A | LS | CMD_SUBCOMMAND, shale_cmd_config_rewrite, "server")
+    IO("config|resetstat", 2, A | LS | CMD_SUBCOMMAND, shale_cmd_config_resetstat, "server")
+    IO("slowlog", -2, CMD_CONTAINER, NULL, "server")
+    IO("slowlog|get", -2, A | LS | CMD_SUBCOMMAND, shale_cmd_slowlog_get, "server")
+    IO("slowlog|len", 2, A | LS | CMD_SUBCOMMAND, shale_cmd_slowlog_len, "server")
+    IO("slowlog|reset", 2, A | LS | CMD_SUBCOMMAND, shale_cmd_slowlog_reset, "server")
+    IO("slowlog|help", 2, LS | CMD_SUBCOMMAND, shale_cmd_slowlog_help, "server")
     SHARD("dbsize", 1, R | F, 0, 0, 0, FANOUT_SUM, shale_cmd_dbsize, "server")
     SHARD("flushdb", -1, W, 0, 0, 0, FANOUT_OK, shale_cmd_flushdb, "server")
     SHARD("flushall", -1, W, 0, 0, 0, FANOUT_OK, shale_cmd_flushall, "server")

@@ -35,6 +35,7 @@ enum command_flag {
     CMD_EXEC = 1 << 12,
     /* Runs even inside MULTI instead of being queued. */
     CMD_NO_QUEUE = 1 << 13,
+    CMD_SKIP_SLOWLOG = 1 << 14, /* never logged by SLOWLOG (Redis: EXEC) */
 };
 
 /* How a command with keys on several shards is split, and its parts merged. */

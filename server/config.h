@@ -63,6 +63,14 @@ enum config_type {
     X(client_query_buffer_limit, "client-query-buffer-limit", CONFIG_MEMORY, "1gb",                \
       1048576, 4294967296LL, NULL, CONFIG_LIVE,                                                    \
       "largest unparsed input of one client")                                                      \
+    /* ---- introspection ---- */                                                                  \
+    X(slowlog_log_slower_than, "slowlog-log-slower-than", CONFIG_INT, "10000",                     \
+      -1, 9223372036854775807LL, NULL, CONFIG_LIVE,                                                \
+      "SLOWLOG keeps commands that ran at least this many microseconds (-1: none)")                \
+    X(slowlog_max_len, "slowlog-max-len", CONFIG_INT, "128", 0, 9223372036854775807LL, NULL,        \
+      CONFIG_LIVE, "entries SLOWLOG keeps")                                                        \
+    X(latency_tracking, "latency-tracking", CONFIG_BOOL, "yes", 0, 0, NULL, CONFIG_LIVE,           \
+      "per-command latency histograms for INFO latencystats")                                      \
     /* ---- keyspace and types ---- */                                                             \
     X(databases, "databases", CONFIG_INT, "16", 1, 256, NULL, CONFIG_FIXED,                        \
       "number of databases")                                                                       \

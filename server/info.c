@@ -12,6 +12,7 @@
 
 #include "net/io_thread.h"
 #include "server/clock.h"
+#include "server/cmdstats.h"
 #include "server/command.h"
 #include "server/mem.h"
 #include "server/mem_plan.h"
@@ -173,36 +174,33 @@ static void section_persistence(struct server *srv, struct resp_buf *out)
     add(out, "aof_enabled:0\r\naof_rewrite_in_progress:0\r\n");
 }
 
+/* A counter since the last CONFIG RESETSTAT. */
+static unsigned long long counter(struct server *srv, enum stat_counter which)
+{
+    return (unsigned long long)shale_cmdstats_counter(srv, which);
+}
+
 static void section_stats(struct server *srv, struct resp_buf *out)
 {
-    add(out, "total_connections_received:%llu\r\n",
-        (unsigned long long)atomic_load(&srv->clients.total_received));
-    add(out, "total_commands_processed:%llu\r\n",
-        (unsigned long long)sum_io(srv, offsetof(struct io_stats, commands)));
+    add(out, "total_connections_received:%llu\r\n", counter(srv, STAT_CONNECTIONS_RECEIVED));
+    add(out, "total_commands_processed:%llu\r\n", counter(srv, STAT_COMMANDS_PROCESSED));
     add(out, "instantaneous_ops_per_sec:%llu\r\n",
         (unsigned long long)atomic_load_explicit(&srv->rates.ops_per_sec, memory_order_relaxed));
-    add(out, "total_net_input_bytes:%llu\r\n",
-        (unsigned long long)sum_io(srv, offsetof(struct io_stats, net_input)));
-    add(out, "total_net_output_bytes:%llu\r\n",
-        (unsigned long long)sum_io(srv, offsetof(struct io_stats, net_output)));
-    add(out, "rejected_connections:%llu\r\n",
-        (unsigned long long)atomic_load(&srv->clients.rejected));
-    add(out, "expired_keys:%llu\r\n",
-        (unsigned long long)sum_shards(srv, offsetof(struct shard_public_stats, expired_keys)));
+    add(out, "total_net_input_bytes:%llu\r\n", counter(srv, STAT_NET_INPUT_BYTES));
+    add(out, "total_net_output_bytes:%llu\r\n", counter(srv, STAT_NET_OUTPUT_BYTES));
+    add(out, "rejected_connections:%llu\r\n", counter(srv, STAT_REJECTED_CONNECTIONS));
+    add(out, "expired_keys:%llu\r\n", counter(srv, STAT_EXPIRED_KEYS));
     uint64_t stale = sum_shards(srv, offsetof(struct shard_public_stats, expire_stale_perc_x10000));
     add(out, "expired_stale_perc:%.2f\r\n", (double)stale / 100.0 / srv->nshards);
     add(out, "expired_time_cap_reached_count:%llu\r\n",
-        (unsigned long long)sum_shards(
-            srv, offsetof(struct shard_public_stats, expire_time_cap_reached)));
+        counter(srv, STAT_EXPIRED_TIME_CAP_REACHED));
     add(out, "expire_cycle_cpu_milliseconds:%llu\r\n",
-        (unsigned long long)sum_shards(srv, offsetof(struct shard_public_stats, expire_cpu_us)) /
-            1000);
+        counter(srv, STAT_EXPIRE_CYCLE_CPU_US) / 1000);
     add(out, "evicted_keys:0\r\n");
-    add(out, "keyspace_hits:%llu\r\n",
-        (unsigned long long)sum_shards(srv, offsetof(struct shard_public_stats, keyspace_hits)));
-    add(out, "keyspace_misses:%llu\r\n",
-        (unsigned long long)sum_shards(srv, offsetof(struct shard_public_stats, keyspace_misses)));
+    add(out, "keyspace_hits:%llu\r\n", counter(srv, STAT_KEYSPACE_HITS));
+    add(out, "keyspace_misses:%llu\r\n", counter(srv, STAT_KEYSPACE_MISSES));
     add(out, "pubsub_channels:0\r\npubsub_patterns:0\r\n");
+    add(out, "total_error_replies:%llu\r\n", counter(srv, STAT_ERROR_REPLIES));
 }
 
 static void section_replication(struct server *srv, struct resp_buf *out)
@@ -219,32 +217,38 @@ static void section_cpu(struct server *srv, struct resp_buf *out)
         (long)self.ru_stime.tv_usec, (long)self.ru_utime.tv_sec, (long)self.ru_utime.tv_usec);
 }
 
-static void section_commandstats(struct server *srv, struct resp_buf *out)
+static void section_modules(struct server *srv, struct resp_buf *out)
 {
-    for (int i = 0; i < shale_command_count(); i++) {
-        uint64_t calls = 0;
-        for (int t = 0; t < srv->nio; t++)
-            calls += atomic_load_explicit(&srv->io[t]->stats.cmd_calls[i], memory_order_relaxed);
-        if (calls)
-            add(out,
-                "cmdstat_%s:calls=%llu,usec=0,usec_per_call=0.00,rejected_calls=0,"
-                "failed_calls=0\r\n",
-                shale_command_at(i)->name, (unsigned long long)calls);
-    }
+    /* No modules: the section is there, empty, as in Redis. */
+}
+
+static void section_cluster(struct server *srv, struct resp_buf *out)
+{
+    add(out, "cluster_enabled:0\r\n");
 }
 
 static void section_keyspace(struct server *srv, struct resp_buf *out)
 {
     for (int db = 0; db < srv->cfg->databases; db++) {
-        uint64_t keys = 0, expires = 0;
+        uint64_t keys = 0, expires = 0, ttl_weight = 0;
+        double ttl_weighted = 0;
         for (int s = 0; s < srv->nshards; s++) {
             const struct shard_public_stats *st = shale_shard_stats(srv->shards[s]);
             keys += atomic_load_explicit(&st->keys[db], memory_order_relaxed);
-            expires += atomic_load_explicit(&st->expires[db], memory_order_relaxed);
+            uint64_t e = atomic_load_explicit(&st->expires[db], memory_order_relaxed);
+            uint64_t avg = atomic_load_explicit(&st->avg_ttl[db], memory_order_relaxed);
+            expires += e;
+            /* Shards weigh by their keys with a TTL; one that has not
+             * sampled yet (avg 0) does not pull the mean down. */
+            if (avg) {
+                ttl_weighted += (double)avg * (double)e;
+                ttl_weight += e;
+            }
         }
         if (keys)
-            add(out, "db%d:keys=%llu,expires=%llu,avg_ttl=0\r\n", db, (unsigned long long)keys,
-                (unsigned long long)expires);
+            add(out, "db%d:keys=%llu,expires=%llu,avg_ttl=%llu\r\n", db, (unsigned long long)keys,
+                (unsigned long long)expires,
+                (unsigned long long)(ttl_weight ? ttl_weighted / (double)ttl_weight : 0));
     }
 }
 
@@ -281,7 +285,11 @@ static const struct {
     {"stats", "Stats", 1, section_stats},
     {"replication", "Replication", 1, section_replication},
     {"cpu", "CPU", 1, section_cpu},
-    {"commandstats", "Commandstats", 0, section_commandstats},
+    {"modules", "Modules", 1, section_modules},
+    {"commandstats", "Commandstats", 0, shale_cmdstats_info_commands},
+    {"errorstats", "Errorstats", 1, shale_cmdstats_info_errors},
+    {"latencystats", "Latencystats", 0, shale_cmdstats_info_latency},
+    {"cluster", "Cluster", 1, section_cluster},
     {"keyspace", "Keyspace", 1, section_keyspace},
     {"shale", "Shale", 0, section_shale},
 };

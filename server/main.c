@@ -15,6 +15,7 @@
 #include "net/acceptor.h"
 #include "net/io_thread.h"
 #include "server/clock.h"
+#include "server/cmdstats.h"
 #include "server/command.h"
 #include "server/config.h"
 #include "server/log.h"
@@ -147,6 +148,7 @@ int main(int argc, char **argv)
     srv->tcp_port = (int)cfg.port;
     make_run_id(srv->run_id);
     shale_clients_init(&srv->clients);
+    srv->stats = shale_cmdstats_create();
     derive_thread_counts(&cfg, &srv->nio, &srv->nshards);
     srv->spin_us = derive_spin_us(&cfg, srv->nio, srv->nshards);
     /* Contiguous slot ranges per shard, as a cluster would split them. */
@@ -216,6 +218,7 @@ int main(int argc, char **argv)
     shale_free(srv->io);
     shale_free(srv->shards);
     shale_clients_deinit(&srv->clients);
+    shale_cmdstats_destroy(srv->stats);
     shale_free(srv);
     shale_log(LOG_NOTICE, "shale is now ready to exit, bye bye...");
     shale_log_teardown();

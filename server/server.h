@@ -14,6 +14,7 @@
 #define SHALE_VERSION       "0.1.0"
 #define SHALE_REDIS_VERSION "7.0.15" /* the Redis version whose behaviour we match */
 
+struct cmdstats;
 struct io_thread;
 struct shard;
 
@@ -30,6 +31,9 @@ struct server {
     int tcp_port; /* the port actually bound */
     struct clients clients;
     struct info_rates rates;
+    struct cmdstats *stats;               /* INFO counters' reset baselines */
+    _Atomic uint64_t slowlog_next_id;     /* SLOWLOG entry ids, server-wide */
+    _Atomic uint64_t slowlog_reset_below; /* entries older than this were reset */
 };
 
 static inline int server_shard_of_slot(const struct server *srv, unsigned slot)

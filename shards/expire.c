@@ -77,6 +77,7 @@ struct expire_db {
     uint8_t slice_bits;    /* this pass has 2^slice_bits slices */
     uint8_t in_pass;       /* 0: the next visit starts a pass */
     int64_t pass_start_ms; /* now_ms when the pass started */
+    int64_t avg_ttl_ms;    /* INFO keyspace avg_ttl: running average of sampled TTLs */
 };
 
 struct expire_state {
@@ -99,6 +100,8 @@ struct expire_round {
     uint64_t scanned;
     uint64_t sampled;
     uint64_t expired;
+    uint64_t ttl_sum_ms; /* remaining TTL of the sampled keys still alive */
+    uint64_t ttl_alive;
 };
 
 /* What one call found, for the stale estimate. */
@@ -126,6 +129,11 @@ void shale_expire_destroy(struct expire_state *st)
 void shale_expire_stats(const struct expire_state *st, struct expire_stats *out)
 {
     *out = st->stats;
+}
+
+int64_t shale_expire_avg_ttl(const struct expire_state *st, int db)
+{
+    return db < st->ndb ? st->dbs[db].avg_ttl_ms : 0;
 }
 
 static uint32_t reverse_bits(uint32_t x, unsigned bits)
@@ -213,8 +221,12 @@ static int expire_batch(struct keyspace *ks, int db, struct expire_db *d, int64_
         if (when == KOBJ_NO_EXPIRE)
             continue;
         r->sampled++;
-        if (when <= now_ms)
+        if (when <= now_ms) {
             deleted += (uint64_t)shale_keyspace_expire_key(ks, db, shale_kobj_key(b.objs[i]));
+        } else {
+            r->ttl_sum_ms += (uint64_t)(when - now_ms);
+            r->ttl_alive++;
+        }
     }
     r->scanned += b.n;
     r->expired += deleted;
@@ -249,12 +261,18 @@ static int expire_db(struct expire_state *st, struct keyspace *ks, int db, int64
     if (!d->in_pass)
         pass_begin(d, shale_keyspace_keys(ks, db), now_ms);
     for (;;) {
-        struct expire_round r = {0, 0, 0};
+        struct expire_round r = {0, 0, 0, 0, 0};
         int pass_done = 0, out_of_time = 0;
         while (!pass_done && !out_of_time && r.sampled < EXPIRE_ROUND_TTL_KEYS &&
                r.scanned < EXPIRE_ROUND_MAX_SCAN) {
             pass_done = expire_batch(ks, db, d, now_ms, &r);
             out_of_time = clock_mono_us() >= deadline_us;
+        }
+        if (r.ttl_alive) {
+            /* Redis's estimate: each round moves the average 1/50 of the
+             * way toward the round's mean. */
+            int64_t mean = (int64_t)(r.ttl_sum_ms / r.ttl_alive);
+            d->avg_ttl_ms = d->avg_ttl_ms ? d->avg_ttl_ms / 50 * 49 + mean / 50 : mean;
         }
         s->scanned += r.scanned;
         s->sampled += r.sampled;
@@ -288,6 +306,7 @@ int shale_expire_cycle(struct expire_state *st, struct keyspace *ks, int64_t now
         int db = (st->next_db + k) % ndb;
         if (shale_keyspace_expires(ks, db) == 0) {
             st->dbs[db].in_pass = 0; /* nothing to find; start afresh later */
+            st->dbs[db].avg_ttl_ms = 0;
             continue;
         }
         if (expire_db(st, ks, db, now_ms, deadline_us, &tally)) {

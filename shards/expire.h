@@ -49,4 +49,9 @@ int shale_expire_cycle(struct expire_state *st, struct keyspace *ks, int64_t now
 
 void shale_expire_stats(const struct expire_state *st, struct expire_stats *out);
 
+/* INFO keyspace avg_ttl of db, in ms: like Redis, a running average of the
+ * remaining TTL of the keys the cycle samples (0 until it has sampled any,
+ * and again once db has no key with a TTL). */
+int64_t shale_expire_avg_ttl(const struct expire_state *st, int db);
+
 #endif

@@ -10,6 +10,7 @@
 
 #include "net/request.h"
 #include "server/clock.h"
+#include "server/cmdstats.h"
 #include "server/command.h"
 #include "server/config.h"
 #include "server/log.h"
@@ -49,6 +50,8 @@ struct shard {
     struct exec_ctx exec;
     _Atomic int stopping;
     struct shard_public_stats pub;
+    struct cmdstat *cmds; /* written by this thread only; read by INFO */
+    int latency_tracking; /* the option, as of the last cron tick */
 };
 
 /* Copies the options CONFIG SET may change into the shard's own state, at
@@ -57,6 +60,7 @@ static void apply_live_config(struct shard *s)
 {
     s->exec.hash.max_compact_entries = (size_t)config_live(s->cfg, hash_max_listpack_entries);
     s->exec.hash.max_compact_value = (size_t)config_live(s->cfg, hash_max_listpack_value);
+    s->latency_tracking = (int)config_live(s->cfg, latency_tracking);
 }
 
 struct shard *shale_shard_create(int index, const struct config *cfg, int io_threads,
@@ -89,6 +93,8 @@ struct shard *shale_shard_create(int index, const struct config *cfg, int io_thr
     s->expire = shale_expire_create(s->databases);
     s->pub.keys = shale_calloc((size_t)s->databases, sizeof(*s->pub.keys));
     s->pub.expires = shale_calloc((size_t)s->databases, sizeof(*s->pub.expires));
+    s->pub.avg_ttl = shale_calloc((size_t)s->databases, sizeof(*s->pub.avg_ttl));
+    s->cmds = shale_cmdstats_table_create();
     return s;
 }
 
@@ -109,6 +115,8 @@ void shale_shard_destroy(struct shard *s)
     shale_free(s->wake_pending);
     shale_free((void *)s->pub.keys);
     shale_free((void *)s->pub.expires);
+    shale_free((void *)s->pub.avg_ttl);
+    shale_cmdstats_table_destroy(s->cmds);
     shale_free(s);
 }
 
@@ -132,6 +140,11 @@ const struct shard_public_stats *shale_shard_stats(const struct shard *s)
     return &s->pub;
 }
 
+const struct cmdstat *shale_shard_cmdstats(const struct shard *s)
+{
+    return s->cmds;
+}
+
 unsigned shale_shard_arena(const struct shard *s)
 {
     return s->arena;
@@ -152,6 +165,8 @@ static void publish_stats(struct shard *s)
     for (int db = 0; db < s->databases; db++) {
         atomic_store_explicit(&s->pub.keys[db], shale_keyspace_keys(ks, db), memory_order_relaxed);
         atomic_store_explicit(&s->pub.expires[db], shale_keyspace_expires(ks, db),
+                              memory_order_relaxed);
+        atomic_store_explicit(&s->pub.avg_ttl[db], (uint64_t)shale_expire_avg_ttl(s->expire, db),
                               memory_order_relaxed);
     }
     atomic_store_explicit(&s->pub.keyspace_hits, s->exec.stats.keyspace_hits, memory_order_relaxed);
@@ -176,11 +191,19 @@ static void prefetch_key(struct exec_ctx *x, const struct request *r)
         shale_keyspace_prefetch(x->ks, r->db, r->argv[first]);
 }
 
+static void count_command(struct shard *s, struct request *r, int64_t ns)
+{
+    r->exec_ns = (uint64_t)ns;
+    int failed = r->reply.len && r->reply.data[0] == '-';
+    cmdstats_shard_ran(&s->cmds[shale_command_index(r->cmd)], r->part, failed, ns,
+                       s->latency_tracking);
+}
+
 /* Runs one message from I/O thread io; returns 0 when nothing goes back.
  * While an I/O thread holds the shard (an atomic cross-shard batch, see
  * net/txn.h) only that thread's ring is served, so no other client sees the
  * batch half done. */
-static int run_message(struct shard *s, int io, struct request *r)
+static int run_message(struct shard *s, int io, struct request *r, int64_t *start_ns)
 {
     switch (r->kind) {
     case REQUEST_HOLD:
@@ -189,10 +212,14 @@ static int run_message(struct shard *s, int io, struct request *r)
     case REQUEST_RELEASE:
         s->held_by = -1;
         return 0;
-    default:
+    default: {
         r->cmd->shard_proc(&s->exec, r);
         shale_watch_after_write(&s->exec, r);
+        int64_t end_ns = clock_mono_ns();
+        count_command(s, r, end_ns - *start_ns);
+        *start_ns = end_ns; /* one clock read per command */
         return 1;
+    }
     }
 }
 
@@ -219,10 +246,11 @@ static unsigned drain(struct shard *s)
              * cache misses of a batch overlap instead of queueing. */
             for (unsigned i = 0; i < k; i++)
                 prefetch_key(&s->exec, batch[i]);
+            int64_t start_ns = clock_mono_ns(); /* each command's end is the next one's start */
             for (unsigned i = 0; i < k; i++) {
                 /* The I/O thread marks it done when it takes it back: until
                  * then the request is the shard's, state included. */
-                if (!run_message(s, io, batch[i]))
+                if (!run_message(s, io, batch[i], &start_ns))
                     continue;
                 if (!ring_stage(out, batch[i])) {
                     shale_log(LOG_WARNING, "shard %d: reply ring to I/O thread %d is full",

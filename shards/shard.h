@@ -27,6 +27,7 @@ struct shard_public_stats {
     _Atomic uint64_t expire_stale_perc_x10000; /* expired_stale_perc x 100 */
     _Atomic uint64_t *keys;                    /* [databases] */
     _Atomic uint64_t *expires;                 /* [databases] */
+    _Atomic uint64_t *avg_ttl;                 /* [databases] ms, see shale_expire_avg_ttl */
     /* The shard's jemalloc arena, published by the main thread's cron
      * (shale_shard_publish_memory) after one stats refresh; 0 under libc. */
     _Atomic uint64_t mem_allocated; /* small + large allocated bytes */
@@ -51,6 +52,10 @@ struct ring *shale_shard_inbound(struct shard *s, int io);
 struct ring *shale_shard_outbound(struct shard *s, int io);
 struct waker *shale_shard_waker(struct shard *s);
 const struct shard_public_stats *shale_shard_stats(const struct shard *s);
+
+/* The shard's per-command counters (server/cmdstats.h), for INFO. */
+struct cmdstat;
+const struct cmdstat *shale_shard_cmdstats(const struct shard *s);
 
 /* The jemalloc arena the shard thread is bound to (0 under libc). */
 unsigned shale_shard_arena(const struct shard *s);
