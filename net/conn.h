@@ -22,6 +22,9 @@ enum conn_flag {
     CONN_DIRTY = 1 << 4, /* on the thread's dirty list */
     CONN_AUTHENTICATED = 1 << 5,
     CONN_ON_RESUME = 1 << 6,
+    CONN_LOCAL = 1 << 7,   /* peer is 127.0.0.1 or ::1 (enable-debug-command local) */
+    CONN_NO_READ = 1 << 8, /* draining for shutdown: never read the socket again */
+    CONN_WR_SHUT = 1 << 9, /* draining: every reply written, FIN sent */
 };
 
 struct conn {

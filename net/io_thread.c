@@ -16,9 +16,11 @@
 #include <unistd.h>
 
 #include "net/conn.h"
+#include "net/drain.h"
 #include "net/router.h"
 #include "server/clock.h"
 #include "server/command.h"
+#include "server/latency.h"
 #include "server/log.h"
 #include "server/mem.h"
 #include "server/ring.h"
@@ -36,6 +38,7 @@ struct io_thread *shale_io_thread_create(int index, struct server *srv)
     int ncmd = shale_command_count();
     t->stats.cmd_calls = shale_calloc((size_t)ncmd, sizeof(*t->stats.cmd_calls));
     t->stats.cmd_usec = shale_calloc((size_t)ncmd, sizeof(*t->stats.cmd_usec));
+    t->stats.latency = shale_latency_create(ncmd);
 
     int ns = srv->nshards;
     t->to_shard = shale_calloc((size_t)ns, sizeof(*t->to_shard));
@@ -80,6 +83,7 @@ void shale_io_thread_destroy(struct io_thread *t)
     shale_free(t->shard_wake_pending);
     shale_free((void *)t->stats.cmd_calls);
     shale_free((void *)t->stats.cmd_usec);
+    shale_latency_destroy(t->stats.latency);
     shale_ring_destroy(t->inbox);
     shale_waker_deinit(&t->waker);
     shale_free(t);
@@ -235,6 +239,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 static void on_cron(evutil_socket_t fd, short what, void *arg)
 {
     struct io_thread *t = arg;
+    atomic_store_explicit(&t->stats.heartbeat_us, clock_mono_us(), memory_order_relaxed);
     long long timeout = config_live(t->srv->cfg, timeout);
     if (!timeout)
         return;
@@ -259,6 +264,8 @@ static void *io_main(void *arg)
     pthread_setname_np(pthread_self(), name);
     int64_t spin_us = t->srv->spin_us;
     while (!atomic_load_explicit(&t->stopping, memory_order_relaxed)) {
+        if (atomic_load_explicit(&t->draining, memory_order_relaxed) && !t->drain_event)
+            shale_drain_begin(t);
         int busy = adopt_new_connections(t);
         int freed = take_back_from_shards(t);
         busy |= freed;
@@ -314,8 +321,7 @@ void shale_io_thread_stop(struct io_thread *t)
     atomic_store(&t->waker.sleeping, 1);
     waker_notify(&t->waker);
     pthread_join(t->thread, NULL);
-    while (t->active)
-        shale_conn_close(t->active);
+    shale_drain_teardown(t); /* closes what is left without resetting it */
     while (awaiting_shards(t)) {
         if (!take_back_from_shards(t))
             usleep(100);

@@ -18,6 +18,7 @@
 struct server;
 struct conn;
 struct ring;
+struct latency;
 
 /* Counters read by INFO on any thread (relaxed). */
 struct io_stats {
@@ -26,6 +27,10 @@ struct io_stats {
     _Atomic uint64_t net_output; /* bytes */
     _Atomic uint64_t *cmd_calls; /* [command index] */
     _Atomic uint64_t *cmd_usec;  /* [command index] */
+    /* Monotonic µs of the thread's last cron (every second): /healthz. */
+    _Atomic int64_t heartbeat_us;
+    /* Per-command reply latency (server/latency.h), single writer. */
+    struct latency *latency;
 };
 
 struct io_thread {
@@ -55,6 +60,14 @@ struct io_thread {
     struct conn *dirty;  /* have replies to write, list through next_dirty */
     struct conn *resume; /* paused readers to look at again */
     struct iobuf_pool bufs;
+
+    /* Shutdown (net/drain.c): `draining` is set by the main thread; the
+     * rest is written by this thread and read by the main thread. */
+    _Atomic int draining;
+    _Atomic int drained;
+    _Atomic uint32_t drain_conns;    /* connections not finished yet */
+    _Atomic uint32_t drain_requests; /* requests still out on shards */
+    struct event *drain_event;       /* periodic look while draining */
 };
 
 struct io_thread *shale_io_thread_create(int index, struct server *srv);

@@ -6,11 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net/access.h"
 #include "net/conn.h"
 #include "net/io_thread.h"
 #include "server/clock.h"
 #include "server/command.h"
 #include "server/crc16.h"
+#include "server/latency.h"
 #include "server/mem.h"
 #include "server/server.h"
 #include "server/strconv.h"
@@ -22,8 +24,13 @@
 void shale_router_finish(struct request *r)
 {
     r->state = REQUEST_DONE;
-    if (r->conn)
+    if (r->conn) {
+        /* start_us is set only for commands that ran (see dispatch). */
+        if (r->start_us)
+            latency_record(r->conn->t->stats.latency, shale_command_index(r->cmd),
+                           (uint64_t)(clock_mono_us() - r->start_us));
         shale_conn_mark_dirty(r->conn);
+    }
 }
 
 static void reply_unknown_command(struct request *r)
@@ -144,9 +151,19 @@ static void route_scan(struct io_thread *t, struct request *r)
 
 void shale_router_dispatch(struct io_thread *t, struct conn *c, struct request *r)
 {
+    /* Rejected commands stay out of the latency histograms. */
+    int64_t start_us = r->start_us;
+    r->start_us = 0;
     const struct command *cmd = shale_command_lookup(r->argv[0]);
     if (!cmd) {
         reply_unknown_command(r);
+        shale_router_finish(r);
+        return;
+    }
+    if ((cmd->flags & CMD_PROTECTED) && arity_ok(cmd, r->argc) &&
+        !shale_access_protected_allowed(t->srv->cfg->enable_debug_command,
+                                        (c->flags & CONN_LOCAL) != 0)) {
+        shale_resp_add_error(&r->reply, shale_access_debug_denied_error);
         shale_router_finish(r);
         return;
     }
@@ -179,6 +196,7 @@ void shale_router_dispatch(struct io_thread *t, struct conn *c, struct request *
         shale_router_finish(r);
         return;
     }
+    r->start_us = start_us;
     int idx = shale_command_index(cmd);
     atomic_fetch_add_explicit(&t->stats.commands, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&t->stats.cmd_calls[idx], 1, memory_order_relaxed);

@@ -27,6 +27,8 @@ enum command_flag {
      * one, or a wrong argument count (checked by the handler; rows take
      * arity -2), answers "unknown subcommand or wrong number of arguments". */
     CMD_HAND_PARSED = 1 << 10,
+    /* Gated by enable-debug-command (DEBUG), checked before its subcommand. */
+    CMD_PROTECTED = 1 << 11,
 };
 
 /* How a command with keys on several shards is split, and its parts merged. */
@@ -56,6 +58,11 @@ struct command {
 };
 
 void shale_command_setup(void);
+struct config_rename;
+/* Applies rename-command lines (start-up, before any thread runs): the
+ * command answers to its new name only, or to none. The name in replies and
+ * stats stays the original, as in Redis. -1 with err set on a bad line. */
+int shale_command_apply_renames(const struct config_rename *renames, char *err, size_t errlen);
 /* Case-insensitive lookup of a command name; NULL when unknown. */
 const struct command *shale_command_lookup(struct slice name);
 /* The "container|sub" row of a container command; NULL when unknown. */

@@ -15,6 +15,7 @@
 #define SHALE_REDIS_VERSION "7.0.15" /* the Redis version whose behaviour we match */
 
 struct io_thread;
+struct lifecycle;
 struct shard;
 
 struct server {
@@ -30,6 +31,8 @@ struct server {
     int tcp_port; /* the port actually bound */
     struct clients clients;
     struct info_rates rates;
+    struct lifecycle
+        *life; /* run state and shutdown (server/lifecycle.h); set before threads start */
 };
 
 static inline int server_shard_of_slot(const struct server *srv, unsigned slot)

@@ -129,6 +129,11 @@ const struct shard_public_stats *shale_shard_stats(const struct shard *s)
     return &s->pub;
 }
 
+pthread_t shale_shard_thread(const struct shard *s)
+{
+    return s->thread;
+}
+
 unsigned shale_shard_arena(const struct shard *s)
 {
     return s->arena;
@@ -260,6 +265,7 @@ static void on_expire(evutil_socket_t fd, short what, void *arg)
 static void on_cron(evutil_socket_t fd, short what, void *arg)
 {
     struct shard *s = arg;
+    atomic_store_explicit(&s->pub.heartbeat_us, clock_mono_us(), memory_order_relaxed);
     apply_live_config(s);
     shale_keyspace_rehash(s->exec.ks, CRON_REHASH_US);
     if (!evtimer_pending(s->expire_event, NULL))

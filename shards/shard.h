@@ -8,6 +8,7 @@
 #ifndef SHALE_SHARD_H
 #define SHALE_SHARD_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -32,6 +33,8 @@ struct shard_public_stats {
     _Atomic uint64_t mem_allocated; /* small + large allocated bytes */
     _Atomic uint64_t mem_active;    /* pactive x page */
     _Atomic uint64_t mem_resident;
+    /* Monotonic µs of the shard's last cron (every 100 ms): /healthz. */
+    _Atomic int64_t heartbeat_us;
 };
 
 struct shard;
@@ -51,6 +54,9 @@ struct ring *shale_shard_inbound(struct shard *s, int io);
 struct ring *shale_shard_outbound(struct shard *s, int io);
 struct waker *shale_shard_waker(struct shard *s);
 const struct shard_public_stats *shale_shard_stats(const struct shard *s);
+
+/* The shard's thread (for its CPU clock: busy time in /metrics). */
+pthread_t shale_shard_thread(const struct shard *s);
 
 /* The jemalloc arena the shard thread is bound to (0 under libc). */
 unsigned shale_shard_arena(const struct shard *s);
