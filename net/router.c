@@ -170,10 +170,12 @@ void shale_router_dispatch(struct io_thread *t, struct conn *c, struct request *
     if ((cmd->flags & CMD_CONTAINER) && r->argc >= 2) {
         const struct command *sub = shale_command_lookup_sub(cmd, r->argv[1]);
         if (!sub) {
-            char upper[32];
-            size_t n = strlen(cmd->name);
-            for (size_t i = 0; i <= n && i < sizeof(upper); i++)
-                upper[i] = (char)toupper((unsigned char)cmd->name[i]);
+            /* The name as the client typed it (rename-command), as Redis. */
+            char upper[33];
+            size_t n = r->argv[0].len < sizeof(upper) - 1 ? r->argv[0].len : sizeof(upper) - 1;
+            for (size_t i = 0; i < n; i++)
+                upper[i] = (char)toupper((unsigned char)r->argv[0].ptr[i]);
+            upper[n] = '\0';
             int sublen = r->argv[1].len > 128 ? 128 : (int)r->argv[1].len;
             shale_resp_add_errorf(
                 &r->reply, "ERR unknown subcommand %s'%.*s'. Try %s HELP.",

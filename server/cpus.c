@@ -47,7 +47,7 @@ static void read_proc_cgroup(const char *root, struct hierarchy *v1, struct hier
         char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
         if (!c2)
             continue;
-        *c2 = '\0';
+        *c1 = *c2 = '\0';
         const char *controllers = c1 + 1, *path = c2 + 1;
         struct hierarchy *h = NULL;
         if (!strcmp(line, "0") && !*controllers)
