@@ -40,7 +40,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
     if (shale_access_refuse_peer((int)config_live(a->srv->cfg, protected_mode),
                                  config_live(a->srv->cfg, requirepass), addr)) {
-        ssize_t n = write(fd, shale_access_denied_reply, strlen(shale_access_denied_reply));
+        ssize_t n = write(fd, shale_access_denied_reply(), strlen(shale_access_denied_reply()));
         (void)n;
         close(fd);
         atomic_fetch_add(&reg->rejected, 1);

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-const char shale_access_denied_reply[] =
+static const char denied_reply[] =
     "-DENIED Redis is running in protected mode because protected mode is enabled and no "
     "password is set for the default user. In this mode connections are only accepted from the "
     "loopback interface. If you want to connect from external computers to Redis you may adopt "
@@ -21,10 +21,22 @@ const char shale_access_denied_reply[] =
     "the above things in order for the server to start accepting connections from the "
     "outside.\r\n";
 
-const char shale_access_debug_denied_error[] =
+static const char debug_denied_error[] =
     "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you "
     "can run it from a local connection, otherwise you need to set this option in the "
     "configuration file, and then restart the server.";
+
+/* Functions, not global arrays: sanitizers add unprefixed symbols for
+ * globals (make check-symbols). */
+const char *shale_access_denied_reply(void)
+{
+    return denied_reply;
+}
+
+const char *shale_access_debug_denied_error(void)
+{
+    return debug_denied_error;
+}
 
 int shale_access_is_loopback(const struct sockaddr *peer)
 {

@@ -14,9 +14,9 @@ struct sockaddr;
 enum access_protected_action { ACCESS_ALLOW_NO = 0, ACCESS_ALLOW_YES, ACCESS_ALLOW_LOCAL };
 
 /* The whole reply a refused client gets before the server closes it. */
-extern const char shale_access_denied_reply[];
+const char *shale_access_denied_reply(void);
 /* The error reply to DEBUG when enable-debug-command forbids it. */
-extern const char shale_access_debug_denied_error[];
+const char *shale_access_debug_denied_error(void);
 
 /* Redis's notion of a local client: the peer is exactly 127.0.0.1 or ::1
  * (so 127.0.0.2 or an IPv4-mapped address is not). */

@@ -318,7 +318,7 @@ static void protocol_error(struct conn *c)
 void shale_conn_process_input(struct conn *c)
 {
     struct io_thread *t = c->t;
-    int64_t read_us = clock_mono_us(); /* latency start of every command parsed now */
+    int64_t read_us = t->clock_us = clock_mono_us(); /* latency start of what is parsed now */
     while (c->rbuf && c->rpos < c->rbuf->len &&
            !(c->flags & (CONN_CLOSED | CONN_CLOSE_AFTER_REPLY))) {
         if (!can_take_request(c)) {

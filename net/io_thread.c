@@ -181,6 +181,8 @@ static int take_back_from_shards(struct io_thread *t)
     for (int s = 0; s < t->srv->nshards; s++) {
         struct request *r;
         while ((r = ring_pop(t->from_shard[s])) != NULL) {
+            if (!n)
+                t->clock_us = clock_mono_us();
             shale_router_complete(t, r);
             n++;
         }

@@ -21,14 +21,23 @@
 
 #define MAX_SHARDS 256
 
+/* start_us is set only for commands that ran (see dispatch). The end is
+ * the thread's batch clock: taken when the shards' replies were picked up,
+ * or when the batch was parsed for a fast keyless command (well under a
+ * microsecond); other keyless commands (INFO, CLIENT LIST) read the clock. */
+static void record_latency(struct io_thread *t, const struct request *r)
+{
+    int64_t end = r->cmd->io_proc && !(r->cmd->flags & CMD_FAST) ? clock_mono_us() : t->clock_us;
+    latency_record(t->stats.latency, shale_command_index(r->cmd),
+                   end > r->start_us ? (uint64_t)(end - r->start_us) : 0);
+}
+
 void shale_router_finish(struct request *r)
 {
     r->state = REQUEST_DONE;
     if (r->conn) {
-        /* start_us is set only for commands that ran (see dispatch). */
         if (r->start_us)
-            latency_record(r->conn->t->stats.latency, shale_command_index(r->cmd),
-                           (uint64_t)(clock_mono_us() - r->start_us));
+            record_latency(r->conn->t, r);
         shale_conn_mark_dirty(r->conn);
     }
 }
@@ -163,7 +172,7 @@ void shale_router_dispatch(struct io_thread *t, struct conn *c, struct request *
     if ((cmd->flags & CMD_PROTECTED) && arity_ok(cmd, r->argc) &&
         !shale_access_protected_allowed(t->srv->cfg->enable_debug_command,
                                         (c->flags & CONN_LOCAL) != 0)) {
-        shale_resp_add_error(&r->reply, shale_access_debug_denied_error);
+        shale_resp_add_error(&r->reply, shale_access_debug_denied_error());
         shale_router_finish(r);
         return;
     }

@@ -60,7 +60,7 @@ static void test_protected_mode_decision(void **state)
     assert_false(shale_access_refuse_peer(1, "", SA(local)));
     assert_false(shale_access_refuse_peer(0, "", SA(remote)));       /* protected-mode no */
     assert_false(shale_access_refuse_peer(1, "secret", SA(remote))); /* a password */
-    const char *reply = shale_access_denied_reply;
+    const char *reply = shale_access_denied_reply();
     assert_true(strncmp(reply, "-DENIED Redis is running in protected mode", 42) == 0);
     assert_string_equal(reply + strlen(reply) - 2, "\r\n");
     assert_ptr_equal(strchr(reply, '\n'), reply + strlen(reply) - 1); /* one line */
