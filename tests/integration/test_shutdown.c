@@ -3,9 +3,9 @@
  * server has read but not yet answered (the shards are busy in DEBUG SLEEP):
  * every client gets every reply, in order, then an orderly close; the
  * server's own count of commands served matches the replies received, and
- * it exits 0 well within shutdown-timeout. Idle clients do not delay the
- * exit. A client that never reads its replies holds the exit only until
- * shutdown-timeout. SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT] with
+ * it exits 0 well within shutdown-timeout. Commands held back by
+ * backpressure still run. Idle clients do not delay the exit. A client
+ * that never reads its replies holds the exit only until shutdown-timeout. SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT] with
  * Redis's replies and errors (shale also delivers the replies of commands
  * pipelined before SHUTDOWN; Redis drops them, so that part is shale-only).
  */
@@ -212,6 +212,37 @@ static void test_sigterm_answers_everything_read(void **state)
     assert_int_equal(shale_test_server_stop(s), 0);
 }
 
+/* Input read but held back by backpressure (client-max-inflight 8) is
+ * still run after SIGTERM: 100 INCRs behind a DEBUG SLEEP all answer. */
+static void test_sigterm_runs_input_held_by_backpressure(void **state)
+{
+    shale_test_skip_on_redis("client-max-inflight is shale's");
+    static const char *const args[] = {"--client-max-inflight", "8", "--enable-debug-command",
+                                       "yes", NULL};
+    struct test_server *s = shale_test_server_start(NULL, args);
+    assert_non_null(s);
+    int fd = connect_to(shale_test_server_port(s));
+    static char pipeline[32 + 100 * 8];
+    size_t len = (size_t)snprintf(pipeline, sizeof pipeline, "DEBUG SLEEP 0.5\r\n");
+    for (int i = 0; i < 100; i++) {
+        len += (size_t)snprintf(pipeline + len, sizeof pipeline - len, "INCR c\r\n");
+    }
+    send_all(fd, pipeline, len);
+    shale_test_sleep_ms(200);
+    shale_test_server_kill(s, SIGTERM);
+    static char expected[8 + 100 * 8], buf[sizeof expected];
+    size_t elen = (size_t)snprintf(expected, sizeof expected, "+OK\r\n");
+    for (int i = 1; i <= 100; i++) {
+        elen += (size_t)snprintf(expected + elen, sizeof expected - elen, ":%d\r\n", i);
+    }
+    size_t got = read_to_eof(fd, buf, sizeof buf, EXIT_MS);
+    assert_int_equal(got, elen);
+    assert_memory_equal(buf, expected, elen);
+    close(fd);
+    assert_int_equal(shale_test_server_wait_exit(s, EXIT_MS), 0);
+    assert_int_equal(shale_test_server_stop(s), 0);
+}
+
 static void test_sigterm_with_idle_clients_is_quick(void **state)
 {
     struct test_server *s = shale_test_server_start(NULL, NULL);
@@ -340,6 +371,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sigterm_answers_everything_read),
+        cmocka_unit_test(test_sigterm_runs_input_held_by_backpressure),
         cmocka_unit_test(test_sigterm_with_idle_clients_is_quick),
         cmocka_unit_test(test_stuck_client_bounded_by_timeout),
         cmocka_unit_test(test_shutdown_errors),
