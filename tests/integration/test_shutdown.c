@@ -5,9 +5,9 @@
  * server's own count of commands served matches the replies received, and
  * it exits 0 well within shutdown-timeout. Commands held back by
  * backpressure still run. Idle clients do not delay the exit. A client
- * that never reads its replies holds the exit only until shutdown-timeout. SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT] with
- * Redis's replies and errors (shale also delivers the replies of commands
- * pipelined before SHUTDOWN; Redis drops them, so that part is shale-only).
+ * that never reads its replies holds the exit only until shutdown-timeout. SHUTDOWN [NOSAVE|SAVE]
+ * [NOW] [FORCE] [ABORT] with Redis's replies and errors (shale also delivers the replies of
+ * commands pipelined before SHUTDOWN; Redis drops them, so that part is shale-only).
  */
 #include <arpa/inet.h>
 #include <errno.h>
