@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "net/access.h"
 #include "net/io_thread.h"
 #include "server/log.h"
 #include "server/mem.h"
@@ -32,6 +33,14 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     if (atomic_load(&reg->connected) >= (uint64_t)a->srv->cfg->maxclients) {
         static const char msg[] = "-ERR max number of clients reached\r\n";
         ssize_t n = write(fd, msg, sizeof(msg) - 1);
+        (void)n;
+        close(fd);
+        atomic_fetch_add(&reg->rejected, 1);
+        return;
+    }
+    if (shale_access_refuse_peer((int)config_live(a->srv->cfg, protected_mode),
+                                 config_live(a->srv->cfg, requirepass), addr)) {
+        ssize_t n = write(fd, shale_access_denied_reply(), strlen(shale_access_denied_reply()));
         (void)n;
         close(fd);
         atomic_fetch_add(&reg->rejected, 1);

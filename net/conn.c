@@ -20,6 +20,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "net/access.h"
 #include "net/accounting.h"
 #include "net/cmd_client.h"
 #include "net/io_thread.h"
@@ -82,8 +83,11 @@ void shale_conn_open(struct io_thread *t, struct conn *c, int fd)
     atomic_store_explicit(&ci->proto, 2, memory_order_relaxed);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
-    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
         format_addr(&ss, ci->addr, sizeof(ci->addr));
+        if (shale_access_is_loopback((const struct sockaddr *)&ss))
+            c->flags |= CONN_LOCAL;
+    }
     sl = sizeof(ss);
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
         format_addr(&ss, ci->laddr, sizeof(ci->laddr));
@@ -327,6 +331,7 @@ static void protocol_error(struct conn *c)
 void shale_conn_process_input(struct conn *c)
 {
     struct io_thread *t = c->t;
+    int64_t read_us = t->clock_us = clock_mono_us(); /* latency start of what is parsed now */
     while (c->rbuf && c->rpos < c->rbuf->len &&
            !(c->flags & (CONN_CLOSED | CONN_CLOSE_AFTER_REPLY))) {
         if (!can_take_request(c)) {
@@ -350,6 +355,7 @@ void shale_conn_process_input(struct conn *c)
             continue;
         struct request *r = shale_io_request_get(t);
         r->conn = c;
+        r->start_us = read_us;
         r->db = c->db;
         r->proto = c->proto;
         r->argc = argc;
@@ -458,7 +464,8 @@ int shale_conn_try_resume(struct conn *c)
     if (!can_take_request(c))
         return 0;
     c->flags &= ~(uint32_t)CONN_READ_PAUSED;
-    event_add(c->read_event, NULL);
+    if (!(c->flags & CONN_NO_READ)) /* draining: run what was read, read nothing new */
+        event_add(c->read_event, NULL);
     shale_conn_process_input(c);
     return !(c->flags & CONN_READ_PAUSED);
 }

@@ -28,6 +28,9 @@ enum conn_flag {
     CONN_REPLY_SKIP = 1 << 8,      /* the reply of the command being handled is dropped */
     CONN_REPLY_SKIP_NEXT = 1 << 9, /* ... and of the next one (CLIENT REPLY SKIP) */
     CONN_NO_EVICT = 1 << 10,
+    CONN_LOCAL = 1 << 11,   /* peer is 127.0.0.1 or ::1 (enable-debug-command local) */
+    CONN_NO_READ = 1 << 12, /* draining for shutdown: never read the socket again */
+    CONN_WR_SHUT = 1 << 13, /* draining: every reply written, FIN sent */
 };
 
 struct conn {

@@ -17,10 +17,12 @@
 
 #include "net/cmd_client.h"
 #include "net/conn.h"
+#include "net/drain.h"
 #include "net/router.h"
 #include "net/slowlog.h"
 #include "server/clock.h"
 #include "server/command.h"
+#include "server/latency.h"
 #include "server/log.h"
 #include "server/mem.h"
 #include "server/ring.h"
@@ -36,6 +38,7 @@ struct io_thread *shale_io_thread_create(int index, struct server *srv)
     shale_waker_init(&t->waker);
     t->inbox = shale_ring_create((size_t)cfg->maxclients + 1);
     t->stats.cmds = shale_cmdstats_table_create();
+    t->stats.latency = shale_latency_create(shale_command_count());
 
     int ns = srv->nshards;
     shale_txn_setup(&t->txn, ns);
@@ -82,6 +85,7 @@ void shale_io_thread_destroy(struct io_thread *t)
     shale_free(t->shard_wakers);
     shale_free(t->shard_wake_pending);
     shale_cmdstats_table_destroy(t->stats.cmds);
+    shale_latency_destroy(t->stats.latency);
     shale_ring_destroy(t->inbox);
     shale_txn_teardown(&t->txn);
     shale_waker_deinit(&t->waker);
@@ -184,6 +188,8 @@ static int take_back_from_shards(struct io_thread *t)
     for (int s = 0; s < t->srv->nshards; s++) {
         struct request *r;
         while ((r = ring_pop(t->from_shard[s])) != NULL) {
+            if (!n)
+                t->clock_us = clock_mono_us();
             shale_router_complete(t, r);
             n++;
         }
@@ -243,6 +249,7 @@ static void on_cron(evutil_socket_t fd, short what, void *arg)
 {
     struct io_thread *t = arg;
     shale_slowlog_tidy(t);
+    atomic_store_explicit(&t->stats.heartbeat_us, clock_mono_us(), memory_order_relaxed);
     long long timeout = config_live(t->srv->cfg, timeout);
     if (!timeout)
         return;
@@ -268,6 +275,8 @@ static void *io_main(void *arg)
     int64_t spin_us = t->srv->spin_us;
     while (!atomic_load_explicit(&t->stopping, memory_order_relaxed)) {
         shale_client_kill_flagged(t);
+        if (atomic_load_explicit(&t->draining, memory_order_relaxed) && !t->drain_event)
+            shale_drain_begin(t);
         int busy = adopt_new_connections(t);
         int freed = take_back_from_shards(t);
         busy |= freed;
@@ -323,8 +332,7 @@ void shale_io_thread_stop(struct io_thread *t)
     atomic_store(&t->waker.sleeping, 1);
     waker_notify(&t->waker);
     pthread_join(t->thread, NULL);
-    while (t->active)
-        shale_conn_close(t->active);
+    shale_drain_teardown(t); /* closes what is left without resetting it */
     while (awaiting_shards(t)) {
         if (!take_back_from_shards(t))
             usleep(100);

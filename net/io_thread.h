@@ -21,6 +21,7 @@ struct server;
 struct conn;
 struct ring;
 struct slowlog;
+struct latency;
 
 /* Counters read by INFO on any thread (relaxed). */
 struct io_stats {
@@ -29,6 +30,10 @@ struct io_stats {
     _Atomic uint64_t net_output; /* bytes */
     struct cmdstat *cmds;        /* [command index], see server/cmdstats.h */
     struct errorstats errors;
+    /* Monotonic µs of the thread's last cron (every second): /healthz. */
+    _Atomic int64_t heartbeat_us;
+    /* Per-command reply latency (server/latency.h), single writer. */
+    struct latency *latency;
 };
 
 struct io_thread {
@@ -61,6 +66,17 @@ struct io_thread {
     struct slowlog *slowlog; /* written by this thread, read by SLOWLOG anywhere */
     struct iobuf_pool bufs;
     struct txn_coord txn; /* atomic cross-shard batches */
+    /* Monotonic µs read once per batch (parse, take-back from the shards):
+     * the latency histograms' clock, so a request costs no clock read. */
+    int64_t clock_us;
+
+    /* Shutdown (net/drain.c): `draining` is set by the main thread; the
+     * rest is written by this thread and read by the main thread. */
+    _Atomic int draining;
+    _Atomic int drained;
+    _Atomic uint32_t drain_conns;    /* connections not finished yet */
+    _Atomic uint32_t drain_requests; /* requests still out on shards */
+    struct event *drain_event;       /* periodic look while draining */
 };
 
 struct io_thread *shale_io_thread_create(int index, struct server *srv);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net/access.h"
 #include "net/accounting.h"
 #include "net/conn.h"
 #include "net/io_thread.h"
@@ -14,6 +15,7 @@
 #include "server/clock.h"
 #include "server/command.h"
 #include "server/crc16.h"
+#include "server/latency.h"
 #include "server/mem.h"
 #include "server/server.h"
 #include "server/strconv.h"
@@ -22,11 +24,24 @@
 
 #define MAX_SHARDS 256
 
+/* start_us is set only for commands that ran (see dispatch). The end is
+ * the thread's batch clock: taken when the shards' replies were picked up,
+ * or when the batch was parsed for a fast keyless command (well under a
+ * microsecond); other keyless commands (INFO, CLIENT LIST) read the clock. */
+static void record_latency(struct io_thread *t, const struct request *r)
+{
+    int64_t end = r->cmd->io_proc && !(r->cmd->flags & CMD_FAST) ? clock_mono_us() : t->clock_us;
+    latency_record(t->stats.latency, shale_command_index(r->cmd),
+                   end > r->start_us ? (uint64_t)(end - r->start_us) : 0);
+}
+
 void shale_router_finish(struct request *r)
 {
     r->state = REQUEST_DONE;
     if (r->conn) {
         shale_accounting_reply(r);
+        if (r->start_us)
+            record_latency(r->conn->t, r);
         shale_conn_mark_dirty(r->conn);
     }
 }
@@ -301,19 +316,31 @@ static void reject(struct conn *c, struct request *r)
 
 void shale_router_dispatch(struct io_thread *t, struct conn *c, struct request *r)
 {
+    /* Rejected commands stay out of the latency histograms. */
+    int64_t start_us = r->start_us;
+    r->start_us = 0;
     const struct command *cmd = shale_command_lookup(r->argv[0]);
     if (!cmd) {
         reply_unknown_command(r);
         reject(c, r);
         return;
     }
+    if ((cmd->flags & CMD_PROTECTED) && arity_ok(cmd, r->argc) &&
+        !shale_access_protected_allowed(t->srv->cfg->enable_debug_command,
+                                        (c->flags & CONN_LOCAL) != 0)) {
+        shale_resp_add_error(&r->reply, shale_access_debug_denied_error());
+        reject(c, r);
+        return;
+    }
     if ((cmd->flags & CMD_CONTAINER) && r->argc >= 2) {
         const struct command *sub = shale_command_lookup_sub(cmd, r->argv[1]);
         if (!sub) {
-            char upper[32];
-            size_t n = strlen(cmd->name);
-            for (size_t i = 0; i <= n && i < sizeof(upper); i++)
-                upper[i] = (char)toupper((unsigned char)cmd->name[i]);
+            /* The name as the client typed it (rename-command), as Redis. */
+            char upper[33];
+            size_t n = r->argv[0].len < sizeof(upper) - 1 ? r->argv[0].len : sizeof(upper) - 1;
+            for (size_t i = 0; i < n; i++)
+                upper[i] = (char)toupper((unsigned char)r->argv[0].ptr[i]);
+            upper[n] = '\0';
             int sublen = r->argv[1].len > 128 ? 128 : (int)r->argv[1].len;
             shale_resp_add_errorf(
                 &r->reply, "ERR unknown subcommand %s'%.*s'. Try %s HELP.",
@@ -341,6 +368,7 @@ void shale_router_dispatch(struct io_thread *t, struct conn *c, struct request *
         shale_router_finish(r);
         return;
     }
+    r->start_us = start_us;
     atomic_store_explicit(&c->info.last_cmd, shale_command_index(cmd), memory_order_relaxed);
     shale_router_run(t, c, r);
 }

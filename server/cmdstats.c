@@ -200,6 +200,13 @@ static void sum_command(struct server *srv, int index, struct cmd_sum *out)
     }
 }
 
+uint64_t shale_cmdstats_calls(struct server *srv, int index)
+{
+    struct cmd_sum s;
+    sum_command(srv, index, &s);
+    return s.calls;
+}
+
 static uint64_t sum_errors(struct server *srv, int index)
 {
     uint64_t total = 0;

@@ -144,6 +144,9 @@ uint64_t shale_cmdstats_counter(struct server *srv, enum stat_counter which);
 
 /* CONFIG RESETSTAT. Any I/O thread. */
 void shale_cmdstats_reset(struct server *srv);
+/* Calls of command `index` since start (CONFIG RESETSTAT does not reset it:
+ * a Prometheus counter). */
+uint64_t shale_cmdstats_calls(struct server *srv, int index);
 
 /* INFO sections "commandstats", "errorstats" and "latencystats" (lines only). */
 void shale_cmdstats_info_commands(struct server *srv, struct resp_buf *out);

@@ -4,13 +4,16 @@
 #include "server/command.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "net/cmd_client.h"
 #include "net/cmd_conn.h"
+#include "net/cmd_server.h"
 #include "net/coord.h"
 #include "net/multi.h"
 #include "net/slowlog.h"
+#include "server/config.h"
 #include "server/hashfn.h"
 #include "shards/t_hash.h"
 #include "shards/t_keymove.h"
@@ -88,10 +91,11 @@ static const struct command commands[] = {
     IO("slowlog|len", 2, A | LS | CMD_SUBCOMMAND, shale_cmd_slowlog_len, "server")
     IO("slowlog|reset", 2, A | LS | CMD_SUBCOMMAND, shale_cmd_slowlog_reset, "server")
     IO("slowlog|help", 2, LS | CMD_SUBCOMMAND, shale_cmd_slowlog_help, "server")
+    IO("shutdown", -1, A | LS, shale_cmd_shutdown, "server")
     SHARD("dbsize", 1, R | F, 0, 0, 0, FANOUT_SUM, shale_cmd_dbsize, "server")
     SHARD("flushdb", -1, W, 0, 0, 0, FANOUT_OK, shale_cmd_flushdb, "server")
     SHARD("flushall", -1, W, 0, 0, 0, FANOUT_OK, shale_cmd_flushall, "server")
-    IO("debug", -2, CMD_CONTAINER | CMD_HAND_PARSED | A | LS, NULL, "server")
+    IO("debug", -2, CMD_CONTAINER | CMD_HAND_PARSED | CMD_PROTECTED | A | LS, NULL, "server")
     SHARD("debug|sleep", -2, A | LS | CMD_SUBCOMMAND, 0, 0, 0, FANOUT_OK, shale_cmd_debug_sleep, "server")
     SHARD("debug|populate", -2, A | LS | CMD_SUBCOMMAND, 0, 0, 0, FANOUT_OK, shale_cmd_debug_populate, "server")
     /* string */
@@ -170,22 +174,35 @@ static const struct command commands[] = {
 
 /* Open-addressed index from lower-case name to row; built once at setup. */
 static int16_t lookup_index[LOOKUP_SIZE];
+/* The name each row answers to: its own, a rename-command name (kept in
+ * renamed[]), or NULL when disabled. */
+static const char *lookup_name[NCOMMANDS];
+static char renamed[NCOMMANDS][NAME_MAX_LEN + 1];
 
 static uint64_t name_hash(const char *lower, size_t len)
 {
     return shale_hashfn_bytes(lower, len, 0x5ca1ab1e);
 }
 
-void shale_command_setup(void)
+static void build_index(void)
 {
     memset(lookup_index, -1, sizeof(lookup_index));
     for (int i = 0; i < NCOMMANDS; i++) {
-        size_t len = strlen(commands[i].name);
-        size_t slot = name_hash(commands[i].name, len) & (LOOKUP_SIZE - 1);
+        if (!lookup_name[i])
+            continue;
+        size_t len = strlen(lookup_name[i]);
+        size_t slot = name_hash(lookup_name[i], len) & (LOOKUP_SIZE - 1);
         while (lookup_index[slot] >= 0)
             slot = (slot + 1) & (LOOKUP_SIZE - 1);
         lookup_index[slot] = (int16_t)i;
     }
+}
+
+void shale_command_setup(void)
+{
+    for (int i = 0; i < NCOMMANDS; i++)
+        lookup_name[i] = commands[i].name;
+    build_index();
 }
 
 /* Row whose full name is lower[0..len), NULL when none. */
@@ -193,9 +210,9 @@ static const struct command *find_row(const char *lower, size_t len)
 {
     size_t slot = name_hash(lower, len) & (LOOKUP_SIZE - 1);
     while (lookup_index[slot] >= 0) {
-        const struct command *cmd = &commands[lookup_index[slot]];
-        if (strlen(cmd->name) == len && memcmp(cmd->name, lower, len) == 0)
-            return cmd;
+        const char *name = lookup_name[lookup_index[slot]];
+        if (strlen(name) == len && memcmp(name, lower, len) == 0)
+            return &commands[lookup_index[slot]];
         slot = (slot + 1) & (LOOKUP_SIZE - 1);
     }
     return NULL;
@@ -241,4 +258,48 @@ const struct command *shale_command_at(int index)
 int shale_command_index(const struct command *cmd)
 {
     return (int)(cmd - commands);
+}
+
+/* Redis's rename-command: only top-level commands; errors word for word. */
+static int rename_one(const char *from, const char *to, char *err, size_t errlen)
+{
+    const struct command *cmd = shale_command_lookup((struct slice){from, strlen(from)});
+    if (!cmd) {
+        snprintf(err, errlen, "No such command in rename-command");
+        return -1;
+    }
+    size_t tolen = strlen(to);
+    if (tolen > NAME_MAX_LEN) {
+        snprintf(err, errlen, "New command name in rename-command is longer than %d bytes",
+                 NAME_MAX_LEN);
+        return -1;
+    }
+    char lower[NAME_MAX_LEN + 1];
+    size_t n = append_lower(lower, 0, (struct slice){to, tolen});
+    lower[n] = '\0';
+    if (n && (find_row(lower, n) || strchr(lower, '|'))) {
+        snprintf(err, errlen, "Target command name already exists");
+        return -1;
+    }
+    int i = shale_command_index(cmd);
+    if (n) {
+        memcpy(renamed[i], lower, n + 1);
+        lookup_name[i] = renamed[i];
+    } else {
+        lookup_name[i] = NULL;
+    }
+    build_index();
+    return 0;
+}
+
+int shale_command_apply_renames(const struct config_rename *renames, char *err, size_t errlen)
+{
+    for (const struct config_rename *r = renames; r; r = r->next) {
+        char why[128];
+        if (rename_one(r->from, r->to, why, sizeof(why)) < 0) {
+            snprintf(err, errlen, "rename-command %s \"%s\": %s", r->from, r->to, why);
+            return -1;
+        }
+    }
+    return 0;
 }

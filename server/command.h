@@ -36,6 +36,8 @@ enum command_flag {
     /* Runs even inside MULTI instead of being queued. */
     CMD_NO_QUEUE = 1 << 13,
     CMD_SKIP_SLOWLOG = 1 << 14, /* never logged by SLOWLOG (Redis: EXEC) */
+    /* Gated by enable-debug-command (DEBUG), checked before its subcommand. */
+    CMD_PROTECTED = 1 << 15,
 };
 
 /* How a command with keys on several shards is split, and its parts merged. */
@@ -72,6 +74,11 @@ struct command {
 };
 
 void shale_command_setup(void);
+struct config_rename;
+/* Applies rename-command lines (start-up, before any thread runs): the
+ * command answers to its new name only, or to none. The name in replies and
+ * stats stays the original, as in Redis. -1 with err set on a bad line. */
+int shale_command_apply_renames(const struct config_rename *renames, char *err, size_t errlen);
 /* Case-insensitive lookup of a command name; NULL when unknown. */
 const struct command *shale_command_lookup(struct slice name);
 /* The "container|sub" row of a container command; NULL when unknown. */

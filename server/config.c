@@ -233,6 +233,13 @@ void shale_config_deinit(struct config *cfg)
             shale_free(*str_field(cfg, &options[i]));
             *str_field(cfg, &options[i]) = NULL;
         }
+    while (cfg->renames) {
+        struct config_rename *r = cfg->renames;
+        cfg->renames = r->next;
+        shale_free(r->from);
+        shale_free(r->to);
+        shale_free(r);
+    }
     while (cfg->retired) {
         struct config_retired *r = cfg->retired;
         cfg->retired = r->next;
@@ -244,9 +251,28 @@ void shale_config_deinit(struct config *cfg)
     pthread_mutex_destroy(&cfg->set_lock);
 }
 
+/* rename-command is a directive, not an option: it may repeat, and CONFIG
+ * GET does not show it (as in Redis). */
+static int add_rename(struct config *cfg, const char *const *values, int nvalues, char *err,
+                      size_t errlen)
+{
+    if (nvalues != 2)
+        return fail(err, errlen, "Bad directive or wrong number of arguments");
+    struct config_rename *r = shale_calloc(1, sizeof(*r));
+    r->from = shale_strdup(values[0]);
+    r->to = shale_strdup(values[1]);
+    struct config_rename **tail = &cfg->renames;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = r;
+    return 0;
+}
+
 int shale_config_set(struct config *cfg, const char *name, const char *const *values, int nvalues,
                      char *err, size_t errlen)
 {
+    if (!strcasecmp(name, "rename-command"))
+        return add_rename(cfg, values, nvalues, err, errlen);
     const struct option *o = find_option(name);
     if (!o)
         return fail(err, errlen, "Bad directive or wrong number of arguments");

@@ -15,8 +15,10 @@ enum config_type {
     CONFIG_ENUM, /* one of the words in `choices` */
 };
 
-#define CONFIG_NO_CHOICES NULL
-#define LOGLEVEL_CHOICES  "debug verbose notice warning"
+#define CONFIG_NO_CHOICES        NULL
+#define LOGLEVEL_CHOICES         "debug verbose notice warning"
+#define LOG_FORMAT_CHOICES       "legacy logfmt"
+#define PROTECTED_ACTION_CHOICES "no yes local" /* enable-debug-command, as Redis */
 
 /* The table reads as columns: keep the formatter out. */
 /* clang-format off */
@@ -88,6 +90,18 @@ enum config_type {
       "log verbosity")                                                                             \
     X(logfile, "logfile", CONFIG_STRING, "", 0, 0, NULL, CONFIG_FIXED,                             \
       "log file (empty: stdout)")                                                                  \
+    X(log_format, "log-format", CONFIG_ENUM, "legacy", 0, 0, LOG_FORMAT_CHOICES, CONFIG_LIVE,      \
+      "log line format: legacy (Redis-like) or logfmt (key=value)")                                \
+    X(admin_port, "admin-port", CONFIG_INT, "0", 0, 65535, NULL, CONFIG_FIXED,                     \
+      "admin HTTP port: /metrics, /healthz, /readyz (0: off)")                                     \
+    X(admin_bind, "admin-bind", CONFIG_STRING, "127.0.0.1", 0, 0, NULL, CONFIG_FIXED,              \
+      "addresses the admin HTTP port listens on")                                                  \
+    X(shutdown_timeout, "shutdown-timeout", CONFIG_INT, "10", 0, 2147483647, NULL, CONFIG_LIVE,    \
+      "seconds a shutdown waits for in-flight replies before exiting anyway")                      \
+    X(protected_mode, "protected-mode", CONFIG_BOOL, "yes", 0, 0, NULL, CONFIG_LIVE,               \
+      "without a password, refuse clients that are not on the loopback interface")                 \
+    X(enable_debug_command, "enable-debug-command", CONFIG_ENUM, "no", 0, 0,                       \
+      PROTECTED_ACTION_CHOICES, CONFIG_FIXED, "allow DEBUG: no, yes, or local (loopback clients)") \
     /* ---- persistence (compatibility only) ---- */                                               \
     X(save, "save", CONFIG_STRING, "", 0, 0, NULL, CONFIG_LIVE,                                    \
       "accepted for compatibility; no persistence")                                                \
@@ -99,6 +113,14 @@ enum config_type {
 enum config_mode { CONFIG_FIXED, CONFIG_LIVE };
 
 struct config_retired; /* strings replaced at run time, freed at deinit */
+
+/* One `rename-command NAME NEWNAME` line ("" as NEWNAME disables NAME), in
+ * file order; the command table applies them at start-up. */
+struct config_rename {
+    struct config_rename *next;
+    char *from;
+    char *to;
+};
 
 struct config {
 #define CONFIG_FIELD(field, name, type, def, min, max, choices, mode, help)                        \
@@ -115,6 +137,7 @@ struct config {
     char *file;               /* the conf file loaded at start-up (CONFIG REWRITE), or NULL */
     pthread_mutex_t set_lock; /* serialises CONFIG SET and REWRITE */
     struct config_retired *retired;
+    struct config_rename *renames; /* read-only after start */
     /* Called after CONFIG SET changed an option, on the thread that ran it,
      * with set_lock held; the composition root wires side effects here. */
     void (*changed)(void *ctx, const char *name);

@@ -317,3 +317,36 @@ void shale_info_build(struct server *srv, struct resp_buf *out, int nargs, const
         first = 0;
     }
 }
+
+uint64_t shale_info_io_sum(const struct server *srv, size_t offset)
+{
+    return sum_io(srv, offset);
+}
+
+uint64_t shale_info_shard_sum(const struct server *srv, size_t offset)
+{
+    return sum_shards(srv, offset);
+}
+
+void shale_info_db_keys(const struct server *srv, int db, uint64_t *keys, uint64_t *expires)
+{
+    *keys = *expires = 0;
+    for (int s = 0; s < srv->nshards; s++) {
+        const struct shard_public_stats *st = shale_shard_stats(srv->shards[s]);
+        *keys += atomic_load_explicit(&st->keys[db], memory_order_relaxed);
+        *expires += atomic_load_explicit(&st->expires[db], memory_order_relaxed);
+    }
+}
+
+void shale_info_memory(struct server *srv, struct info_memory *out)
+{
+    const struct info_rates *r = &srv->rates;
+    out->used = atomic_load_explicit(&r->mem_allocated, memory_order_relaxed);
+    out->active = atomic_load_explicit(&r->mem_active, memory_order_relaxed);
+    out->resident = atomic_load_explicit(&r->mem_resident, memory_order_relaxed);
+    out->rss = shale_mem_rss();
+    struct mem_plan plan;
+    shale_mem_plan_compute(srv->cfg, srv->nio, srv->nshards, &plan);
+    out->static_bytes = plan.static_bytes;
+    out->data_budget = plan.data_budget;
+}

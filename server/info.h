@@ -44,4 +44,23 @@ void shale_info_sample_memory(struct server *srv, struct info_rates *rates);
 void shale_info_build(struct server *srv, struct resp_buf *out, int nargs,
                       const struct slice *args);
 
+/* The figures INFO reports, for other readers (the admin endpoint's
+ * /metrics), so both show the same numbers. Any thread. */
+struct info_memory {
+    uint64_t used;     /* used_memory = allocator_allocated */
+    uint64_t active;   /* allocator_active */
+    uint64_t resident; /* allocator_resident */
+    uint64_t rss;      /* used_memory_rss */
+    uint64_t static_bytes;
+    uint64_t data_budget;
+};
+
+/* Sum over I/O threads of the _Atomic uint64_t at offset in struct io_stats. */
+uint64_t shale_info_io_sum(const struct server *srv, size_t offset);
+/* Sum over shards of the _Atomic uint64_t at offset in struct shard_public_stats. */
+uint64_t shale_info_shard_sum(const struct server *srv, size_t offset);
+/* dbN:keys=,expires= summed over shards. */
+void shale_info_db_keys(const struct server *srv, int db, uint64_t *keys, uint64_t *expires);
+void shale_info_memory(struct server *srv, struct info_memory *out);
+
 #endif

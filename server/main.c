@@ -1,12 +1,13 @@
 /* main: the composition root. argv -> config -> set-up in dependency order
- * (allocator hooks, log, command table, shards, I/O threads, listeners) ->
- * run the main loop until SIGTERM/SIGINT -> teardown in reverse. The main
- * thread owns the listeners and signals; it never touches a keyspace or a
- * connection's buffers. */
+ * (allocator hooks, log, command table, shards, I/O threads, listeners,
+ * admin endpoint) -> run the main loop until a shutdown has drained
+ * (server/lifecycle.c) -> teardown in reverse. The main thread owns the
+ * listeners and signals; it never touches a keyspace or a connection's
+ * buffers. */
 #include <event2/event.h>
 #include <event2/thread.h>
-#include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,44 +15,23 @@
 
 #include "net/acceptor.h"
 #include "net/io_thread.h"
+#include "server/admin.h"
 #include "server/clock.h"
 #include "server/cmdstats.h"
 #include "server/command.h"
 #include "server/config.h"
+#include "server/cpus.h"
+#include "server/lifecycle.h"
 #include "server/log.h"
 #include "server/mem.h"
 #include "server/mem_plan.h"
 #include "server/server.h"
 #include "shards/shard.h"
 
-/* CPUs this process may use: the affinity mask, capped by a cgroup v2 CPU
- * quota (cpu.max) when there is one. */
-static int usable_cpus(void)
-{
-    cpu_set_t set;
-    int n = 1;
-    if (sched_getaffinity(0, sizeof(set), &set) == 0)
-        n = CPU_COUNT(&set);
-    FILE *f = fopen("/sys/fs/cgroup/cpu.max", "r");
-    if (f) {
-        char quota[32];
-        long period = 0;
-        if (fscanf(f, "%31s %ld", quota, &period) == 2 && strcmp(quota, "max") != 0 && period > 0) {
-            long q = atol(quota);
-            int limit = (int)((q + period - 1) / period);
-            if (limit >= 1 && limit < n)
-                n = limit;
-        }
-        fclose(f);
-    }
-    return n < 1 ? 1 : n;
-}
-
 /* Defaults from the CPU count: half the CPUs read sockets, half own data.
  * With 2 CPUs that is one of each; see docs/benchmarks.md for why. */
-static void derive_thread_counts(const struct config *cfg, int *nio, int *nshards)
+static void derive_thread_counts(const struct config *cfg, int cpus, int *nio, int *nshards)
 {
-    int cpus = usable_cpus();
     int half = cpus / 2 > 0 ? cpus / 2 : 1;
     *nio = cfg->io_threads > 0 ? (int)cfg->io_threads : half;
     *nshards = cfg->shards > 0 ? (int)cfg->shards : (cpus - half > 0 ? cpus - half : 1);
@@ -59,11 +39,11 @@ static void derive_thread_counts(const struct config *cfg, int *nio, int *nshard
 
 /* Polling before sleeping saves a wake-up only when the poller does not take
  * the CPU from the thread it waits for: spin only with a CPU to spare. */
-static long long derive_spin_us(const struct config *cfg, int nio, int nshards)
+static long long derive_spin_us(const struct config *cfg, int cpus, int nio, int nshards)
 {
     if (cfg->spin_us >= 0)
         return cfg->spin_us;
-    return usable_cpus() > nio + nshards ? 20 : 0;
+    return cpus > nio + nshards ? 20 : 0;
 }
 
 static void make_run_id(char *out)
@@ -79,12 +59,12 @@ static void make_run_id(char *out)
     out[40] = '\0';
 }
 
-static void on_signal(evutil_socket_t sig, short what, void *arg)
+/* SIGHUP: reopen the log file (after logrotate moved it). */
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
 {
-    struct event_base *base = arg;
-    shale_log(LOG_WARNING, "Received %s, scheduling shutdown...",
-              sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    event_base_loopbreak(base);
+    shale_log(LOG_NOTICE, "Received SIGHUP, reopening the log file");
+    shale_log_reopen();
+    shale_log(LOG_NOTICE, "Log file reopened");
 }
 
 /* The main thread's cron: statistics roll-up. The allocator's stats are
@@ -102,6 +82,8 @@ static void on_config_changed(void *ctx, const char *name)
     struct config *cfg = ctx;
     if (!strcmp(name, "loglevel"))
         shale_log_set_level((int)config_live(cfg, loglevel));
+    else if (!strcmp(name, "log-format"))
+        shale_log_set_format((int)config_live(cfg, log_format));
 }
 
 static int load_config(struct config *cfg, int argc, char **argv)
@@ -138,8 +120,14 @@ int main(int argc, char **argv)
     if (load_config(&cfg, argc, argv) < 0)
         return 1;
     shale_log_setup((int)cfg.loglevel, cfg.logfile);
+    shale_log_set_format((int)cfg.log_format);
     cfg.changed = on_config_changed;
     shale_command_setup();
+    char err[512];
+    if (shale_command_apply_renames(cfg.renames, err, sizeof(err)) < 0) {
+        fprintf(stderr, "*** FATAL CONFIG FILE ERROR ***\n%s\n", err);
+        return 1;
+    }
 
     struct server *srv = shale_calloc(1, sizeof(*srv));
     srv->cfg = &cfg;
@@ -149,8 +137,10 @@ int main(int argc, char **argv)
     make_run_id(srv->run_id);
     shale_clients_init(&srv->clients);
     srv->stats = shale_cmdstats_create();
-    derive_thread_counts(&cfg, &srv->nio, &srv->nshards);
-    srv->spin_us = derive_spin_us(&cfg, srv->nio, srv->nshards);
+    struct cpus_info cpus;
+    shale_cpus_probe(&cpus);
+    derive_thread_counts(&cfg, cpus.usable, &srv->nio, &srv->nshards);
+    srv->spin_us = derive_spin_us(&cfg, cpus.usable, srv->nio, srv->nshards);
     /* Contiguous slot ranges per shard, as a cluster would split them. */
     for (unsigned slot = 0; slot < 16384; slot++)
         srv->slot_to_shard[slot] = (uint16_t)(slot * (unsigned)srv->nshards / 16384);
@@ -169,15 +159,16 @@ int main(int argc, char **argv)
     struct acceptor *acceptor = shale_acceptor_create(srv, base);
     if (!acceptor)
         return 1;
+    srv->life = shale_lifecycle_create(srv, base, acceptor); /* owns the acceptor now */
+    struct admin *admin = shale_admin_create(srv, base);
+    if (!admin)
+        return 1;
+    struct event *sighup = evsignal_new(base, SIGHUP, on_sighup, NULL);
+    event_add(sighup, NULL);
     for (int s = 0; s < srv->nshards; s++)
         shale_shard_start(srv->shards[s], io_wakers);
     for (int i = 0; i < srv->nio; i++)
         shale_io_thread_start(srv->io[i]);
-
-    struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
-    struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
-    event_add(sigterm, NULL);
-    event_add(sigint, NULL);
     struct event *cron = event_new(base, -1, EV_PERSIST, on_cron, srv);
     struct timeval every_100ms = {0, 100000};
     event_add(cron, &every_100ms);
@@ -185,8 +176,11 @@ int main(int argc, char **argv)
 
     shale_log(LOG_NOTICE, "shale %s (redis %s compatible), pid %d, malloc %s", SHALE_VERSION,
               SHALE_REDIS_VERSION, (int)getpid(), shale_mem_allocator_name());
-    shale_log(LOG_NOTICE, "Threads: %d I/O, %d shards (of %d usable CPUs), spin %lld us", srv->nio,
-              srv->nshards, usable_cpus(), (long long)srv->spin_us);
+    shale_log(LOG_NOTICE,
+              "Threads: %d I/O (%s), %d shards (%s), spin %lld us; %d usable CPUs: affinity %d, %s",
+              srv->nio, cfg.io_threads > 0 ? "io-threads" : "derived", srv->nshards,
+              cfg.shards > 0 ? "shards" : "derived", (long long)srv->spin_us, cpus.usable,
+              cpus.affinity, cpus.source);
     struct mem_plan plan;
     shale_mem_plan_compute(&cfg, srv->nio, srv->nshards, &plan);
     shale_log(LOG_NOTICE,
@@ -197,22 +191,30 @@ int main(int argc, char **argv)
               cfg.maxclients, plan.conn_bytes, cfg.io_buffers, plan.iobuf_bytes, plan.io_ring_bytes,
               srv->nshards, plan.per_shard, plan.data_budget);
     shale_log(LOG_NOTICE, "Ready to accept connections tcp on port %lld", cfg.port);
+    shale_lifecycle_ready(srv->life);
 
-    event_base_dispatch(base);
+    event_base_dispatch(base); /* until a shutdown has drained (server/lifecycle.c) */
 
-    shale_acceptor_pause(acceptor);
+    shale_admin_destroy(admin);
+    if (shale_lifecycle_must_exit_now(srv->life)) {
+        shale_log(LOG_WARNING, "A shard is still running a command: exiting without teardown");
+        shale_log_teardown();
+        _exit(0);
+    }
     for (int i = 0; i < srv->nio; i++)
         shale_io_thread_stop(srv->io[i]);
     for (int s = 0; s < srv->nshards; s++)
         shale_shard_stop(srv->shards[s]);
-    shale_acceptor_destroy(acceptor);
+    shale_log(LOG_NOTICE, "Served %llu commands on %llu connections",
+              (unsigned long long)shale_info_io_sum(srv, offsetof(struct io_stats, commands)),
+              (unsigned long long)atomic_load(&srv->clients.total_received));
+    shale_lifecycle_destroy(srv->life);
     for (int i = 0; i < srv->nio; i++)
         shale_io_thread_destroy(srv->io[i]);
     for (int s = 0; s < srv->nshards; s++)
         shale_shard_destroy(srv->shards[s]);
     event_free(cron);
-    event_free(sigterm);
-    event_free(sigint);
+    event_free(sighup);
     event_base_free(base);
     shale_free(io_wakers);
     shale_free(srv->io);

@@ -16,6 +16,7 @@
 
 struct cmdstats;
 struct io_thread;
+struct lifecycle;
 struct shard;
 
 struct server {
@@ -34,6 +35,8 @@ struct server {
     struct cmdstats *stats;               /* INFO counters' reset baselines */
     _Atomic uint64_t slowlog_next_id;     /* SLOWLOG entry ids, server-wide */
     _Atomic uint64_t slowlog_reset_below; /* entries older than this were reset */
+    struct lifecycle
+        *life; /* run state and shutdown (server/lifecycle.h); set before threads start */
 };
 
 static inline int server_shard_of_slot(const struct server *srv, unsigned slot)

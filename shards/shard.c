@@ -145,6 +145,11 @@ const struct cmdstat *shale_shard_cmdstats(const struct shard *s)
     return s->cmds;
 }
 
+pthread_t shale_shard_thread(const struct shard *s)
+{
+    return s->thread;
+}
+
 unsigned shale_shard_arena(const struct shard *s)
 {
     return s->arena;
@@ -320,6 +325,7 @@ static void on_expire(evutil_socket_t fd, short what, void *arg)
 static void on_cron(evutil_socket_t fd, short what, void *arg)
 {
     struct shard *s = arg;
+    atomic_store_explicit(&s->pub.heartbeat_us, clock_mono_us(), memory_order_relaxed);
     shale_keyspace_rehash(s->exec.ks, CRON_REHASH_US);
     if (!evtimer_pending(s->expire_event, NULL))
         run_expire(s);

@@ -8,6 +8,7 @@
 #ifndef SHALE_SHARD_H
 #define SHALE_SHARD_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -33,6 +34,8 @@ struct shard_public_stats {
     _Atomic uint64_t mem_allocated; /* small + large allocated bytes */
     _Atomic uint64_t mem_active;    /* pactive x page */
     _Atomic uint64_t mem_resident;
+    /* Monotonic µs of the shard's last cron (every 100 ms): /healthz. */
+    _Atomic int64_t heartbeat_us;
 };
 
 struct shard;
@@ -56,6 +59,8 @@ const struct shard_public_stats *shale_shard_stats(const struct shard *s);
 /* The shard's per-command counters (server/cmdstats.h), for INFO. */
 struct cmdstat;
 const struct cmdstat *shale_shard_cmdstats(const struct shard *s);
+/* The shard's thread (for its CPU clock: busy time in /metrics). */
+pthread_t shale_shard_thread(const struct shard *s);
 
 /* The jemalloc arena the shard thread is bound to (0 under libc). */
 unsigned shale_shard_arena(const struct shard *s);

@@ -34,10 +34,10 @@ static struct test_server *auth_server;
 static int group_setup(void **state)
 {
     static const char *const shale_args[] = {"--shards", "4", "--io-threads", "2", NULL};
-    /* redis-server refuses DEBUG unless told; shale has no such option. */
-    static const char *const redis_args[] = {"--enable-debug-command", "yes", NULL};
+    /* DEBUG is refused unless enable-debug-command allows it. */
+    static const char *const debug_args[] = {"--enable-debug-command", "yes", NULL};
     static const char *const auth_args[] = {"--requirepass", PASSWORD, NULL};
-    server = shale_test_server_start(shale_test_server_is_redis() ? redis_args : NULL, shale_args);
+    server = shale_test_server_start(debug_args, shale_args);
     if (server == NULL)
         return -1;
     auth_server = shale_test_server_start(auth_args, shale_args);

@@ -25,8 +25,8 @@ static redisContext *c; /* fresh per test, on db 0 */
 static int group_setup(void **state)
 {
     static const char *const shale_args[] = {"--shards", "4", NULL};
-    static const char *const redis_args[] = {"--enable-debug-command", "yes", NULL};
-    server = shale_test_server_start(shale_test_server_is_redis() ? redis_args : NULL, shale_args);
+    static const char *const common_args[] = {"--enable-debug-command", "yes", NULL};
+    server = shale_test_server_start(common_args, shale_args);
     return server != NULL ? 0 : -1;
 }
 

@@ -40,9 +40,10 @@
 struct test_server {
     pid_t pid;
     int port;
-    bool exited;     /* child reaped */
-    int wait_status; /* valid when exited */
-    bool reported;   /* death already printed */
+    bool exited;        /* child reaped */
+    int wait_status;    /* valid when exited */
+    bool reported;      /* death already printed */
+    bool expected_exit; /* the test made it exit (wait_exit saw status 0) */
     char dir[PATH_MAX];
     char log_path[PATH_MAX + 16];
     struct test_server *next;
@@ -432,7 +433,9 @@ int shale_test_server_stop(struct test_server *server)
     unlink_live(server);
     int rc = 0;
     bool log_shown = server->reported;
-    if (poll_exit(server)) {
+    if (poll_exit(server) && server->expected_exit) {
+        rc = 0;
+    } else if (poll_exit(server)) {
         shale_test_server_alive(server); /* prints the death once */
         log_shown = true;
         fprintf(stderr, "[server] server on port %d had died before the tests finished\n",
@@ -492,4 +495,34 @@ void shale_test_skip_on_redis_at(const char *file, int line, const char *reason)
         print_message("[  SKIP    ] shale-only test (SHALE_SERVER_KIND=redis): %s\n", reason);
         _skip(file, line);
     }
+}
+
+int shale_test_free_port(void)
+{
+    return find_free_port();
+}
+
+void shale_test_server_kill(struct test_server *server, int sig)
+{
+    if (!poll_exit(server)) {
+        kill(server->pid, sig);
+    }
+}
+
+int shale_test_server_wait_exit(struct test_server *server, long timeout_ms)
+{
+    long long deadline = shale_test_now_ms() + timeout_ms;
+    while (!poll_exit(server) && shale_test_now_ms() < deadline) {
+        shale_test_sleep_ms(5);
+    }
+    if (!server->exited) {
+        return -1;
+    }
+    int status = server->wait_status;
+    if (WIFEXITED(status)) {
+        server->expected_exit = WEXITSTATUS(status) == 0;
+        server->reported = server->expected_exit;
+        return WEXITSTATUS(status);
+    }
+    return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
 }

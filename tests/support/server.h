@@ -76,6 +76,20 @@ redisContext *shale_test_connect_at(const char *file, int line, struct test_serv
 #define shale_test_skip_on_redis(reason) shale_test_skip_on_redis_at(__FILE__, __LINE__, (reason))
 void shale_test_skip_on_redis_at(const char *file, int line, const char *reason);
 
+/* A free TCP port on 127.0.0.1 (for a second listener, e.g. --admin-port). */
+int shale_test_free_port(void);
+
+/* Sends sig to the server process. */
+void shale_test_server_kill(struct test_server *server, int sig);
+
+/*
+ * Waits up to timeout_ms for the server to exit on its own (after SIGTERM or
+ * SHUTDOWN).  Returns its exit status (0..255), 128 + the signal number when
+ * a signal killed it, or -1 on timeout.  A server that exited with status 0
+ * this way counts as stopped cleanly by shale_test_server_stop.
+ */
+int shale_test_server_wait_exit(struct test_server *server, long timeout_ms);
+
 /* Milliseconds on the monotonic clock; for deadlines and sleeps in tests. */
 long long shale_test_now_ms(void);
 void shale_test_sleep_ms(long ms);

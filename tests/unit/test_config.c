@@ -414,6 +414,54 @@ static void test_config_deinit_frees_strings(void **state)
     assert_string_equal(f->cfg.bind, "127.0.0.1 -::1");
 }
 
+/* The operations options and rename-command, a directive that may repeat
+ * and keeps file order (applied by the command table at start-up). */
+static void test_config_operations(void **state)
+{
+    struct fx *f = *state;
+    assert_string_equal(get_value(f, "protected-mode"), "yes");
+    assert_string_equal(get_value(f, "enable-debug-command"), "no");
+    assert_string_equal(get_value(f, "log-format"), "legacy");
+    assert_string_equal(get_value(f, "admin-port"), "0");
+    assert_string_equal(get_value(f, "admin-bind"), "127.0.0.1");
+    assert_string_equal(get_value(f, "shutdown-timeout"), "10");
+    assert_null(f->cfg.renames);
+    write_conf(f, "ops.conf",
+               "rename-command FLUSHALL \"\"\n"
+               "rename-command config my-config\n"
+               "enable-debug-command local\n"
+               "log-format logfmt\n"
+               "admin-port 9121\n");
+    assert_int_equal(load_file(f), 0);
+    LOAD_OK(f, "--rename-command", "debug", "dbg");
+    const struct config_rename *r = f->cfg.renames;
+    assert_non_null(r);
+    assert_string_equal(r->from, "FLUSHALL");
+    assert_string_equal(r->to, "");
+    r = r->next;
+    assert_string_equal(r->from, "config");
+    assert_string_equal(r->to, "my-config");
+    r = r->next;
+    assert_string_equal(r->from, "debug");
+    assert_string_equal(r->to, "dbg");
+    assert_null(r->next);
+    assert_string_equal(get_value(f, "enable-debug-command"), "local");
+    assert_string_equal(get_value(f, "log-format"), "logfmt");
+    assert_int_equal(f->cfg.admin_port, 9121);
+    /* Not an option: CONFIG GET does not list it, as in Redis. */
+    struct pairs p;
+    get_pairs(f, "rename*", &p);
+    assert_int_equal(p.n, 0);
+    LOAD_ERR(f, "option '--rename-command': Bad directive or wrong number of arguments",
+             "--rename-command", "get");
+    LOAD_ERR(f,
+             "option '--enable-debug-command': argument(s) must be one of the following: no, "
+             "yes, local",
+             "--enable-debug-command", "sometimes");
+    LOAD_ERR(f, "option '--log-format': argument(s) must be one of the following: legacy, logfmt",
+             "--log-format", "json");
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -430,6 +478,7 @@ int main(void)
         T(test_config_file_errors),
         T(test_config_get_patterns),
         T(test_config_deinit_frees_strings),
+        T(test_config_operations),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
