@@ -14,35 +14,28 @@
 
 #include "net/acceptor.h"
 #include "net/io_thread.h"
+#include "server/cgroup.h"
 #include "server/clock.h"
 #include "server/command.h"
 #include "server/config.h"
 #include "server/log.h"
+#include "server/maxmemory.h"
 #include "server/mem.h"
 #include "server/mem_plan.h"
 #include "server/server.h"
 #include "shards/shard.h"
 
-/* CPUs this process may use: the affinity mask, capped by a cgroup v2 CPU
- * quota (cpu.max) when there is one. */
+/* CPUs this process may use: the affinity mask, capped by a cgroup CPU
+ * quota when there is one. */
 static int usable_cpus(void)
 {
     cpu_set_t set;
     int n = 1;
     if (sched_getaffinity(0, sizeof(set), &set) == 0)
         n = CPU_COUNT(&set);
-    FILE *f = fopen("/sys/fs/cgroup/cpu.max", "r");
-    if (f) {
-        char quota[32];
-        long period = 0;
-        if (fscanf(f, "%31s %ld", quota, &period) == 2 && strcmp(quota, "max") != 0 && period > 0) {
-            long q = atol(quota);
-            int limit = (int)((q + period - 1) / period);
-            if (limit >= 1 && limit < n)
-                n = limit;
-        }
-        fclose(f);
-    }
+    int quota = shale_cgroup_cpu_limit("");
+    if (quota >= 1 && quota < n)
+        n = quota;
     return n < 1 ? 1 : n;
 }
 
@@ -93,14 +86,17 @@ static void on_cron(evutil_socket_t fd, short what, void *arg)
     struct server *srv = arg;
     shale_info_sample(srv, &srv->rates);
     shale_info_sample_memory(srv, &srv->rates);
+    shale_maxmemory_update(srv);
 }
 
 /* CONFIG SET side effects that are not a plain re-read of the field. */
 static void on_config_changed(void *ctx, const char *name)
 {
-    struct config *cfg = ctx;
+    struct server *srv = ctx;
     if (!strcmp(name, "loglevel"))
-        shale_log_set_level((int)config_live(cfg, loglevel));
+        shale_log_set_level((int)config_live(srv->cfg, loglevel));
+    else if (!strcmp(name, "maxmemory"))
+        shale_maxmemory_changed(srv);
 }
 
 static int load_config(struct config *cfg, int argc, char **argv)
@@ -142,13 +138,17 @@ int main(int argc, char **argv)
 
     struct server *srv = shale_calloc(1, sizeof(*srv));
     srv->cfg = &cfg;
-    cfg.changed_ctx = &cfg;
+    cfg.changed_ctx = srv;
     srv->start_us = clock_mono_us();
     srv->tcp_port = (int)cfg.port;
     make_run_id(srv->run_id);
     shale_clients_init(&srv->clients);
     derive_thread_counts(&cfg, &srv->nio, &srv->nshards);
     srv->spin_us = derive_spin_us(&cfg, srv->nio, srv->nshards);
+    struct mem_plan plan;
+    shale_mem_plan_compute(&cfg, srv->nio, srv->nshards, &plan);
+    shale_maxmemory_setup(&cfg, plan.static_bytes, "");
+    shale_mem_plan_compute(&cfg, srv->nio, srv->nshards, &plan); /* data budget */
     /* Contiguous slot ranges per shard, as a cluster would split them. */
     for (unsigned slot = 0; slot < 16384; slot++)
         srv->slot_to_shard[slot] = (uint16_t)(slot * (unsigned)srv->nshards / 16384);
@@ -180,20 +180,19 @@ int main(int argc, char **argv)
     struct timeval every_100ms = {0, 100000};
     event_add(cron, &every_100ms);
     shale_info_sample_memory(srv, &srv->rates); /* INFO before the first tick */
+    shale_maxmemory_update(srv);
 
     shale_log(LOG_NOTICE, "shale %s (redis %s compatible), pid %d, malloc %s", SHALE_VERSION,
               SHALE_REDIS_VERSION, (int)getpid(), shale_mem_allocator_name());
     shale_log(LOG_NOTICE, "Threads: %d I/O, %d shards (of %d usable CPUs), spin %lld us", srv->nio,
               srv->nshards, usable_cpus(), (long long)srv->spin_us);
-    struct mem_plan plan;
-    shale_mem_plan_compute(&cfg, srv->nio, srv->nshards, &plan);
     shale_log(LOG_NOTICE,
               "Memory plan: static %zu bytes = %d I/O thread(s) x %zu (%lld request slots %zu, "
               "%lld connection slots %zu, %lld x 16KB read buffers %zu, inbox ring %zu) + "
-              "%d shard(s) x %zu (rings); data budget %zu bytes (0: unlimited, no maxmemory)",
+              "%d shard(s) x %zu (rings); maxmemory %lld, data budget %zu bytes (0: unlimited)",
               plan.static_bytes, srv->nio, plan.per_io, cfg.io_thread_requests, plan.request_bytes,
               cfg.maxclients, plan.conn_bytes, cfg.io_buffers, plan.iobuf_bytes, plan.io_ring_bytes,
-              srv->nshards, plan.per_shard, plan.data_budget);
+              srv->nshards, plan.per_shard, cfg.maxmemory, plan.data_budget);
     shale_log(LOG_NOTICE, "Ready to accept connections tcp on port %lld", cfg.port);
 
     event_base_dispatch(base);
