@@ -81,8 +81,8 @@ enum config_type {
       "cap on used_memory, static plan included (0: none, or a cgroup-derived default)")           \
     X(maxmemory_policy, "maxmemory-policy", CONFIG_ENUM, "noeviction", 0, 0,                       \
       MAXMEMORY_POLICY_CHOICES, CONFIG_LIVE, "what to evict when over maxmemory")                  \
-    X(maxmemory_samples, "maxmemory-samples", CONFIG_INT, "5", 1, 64, NULL, CONFIG_LIVE,           \
-      "keys sampled per eviction round")                                                           \
+    X(maxmemory_samples, "maxmemory-samples", CONFIG_INT, "5", 1, 2147483647, NULL, CONFIG_LIVE,   \
+      "keys sampled per eviction round (above 64: 64)")                                            \
     X(maxmemory_eviction_tenacity, "maxmemory-eviction-tenacity", CONFIG_INT, "10", 0, 100,        \
       NULL, CONFIG_LIVE, "eviction time per command (10: 500 us; 100: unlimited)")                 \
     X(lfu_log_factor, "lfu-log-factor", CONFIG_INT, "10", 0, 2147483647, NULL, CONFIG_LIVE,        \

@@ -36,7 +36,7 @@ enum evict_policy {
 /* The shard's copy of the live options (re-read once per batch). */
 struct evict_config {
     int policy;               /* maxmemory-policy */
-    int samples;              /* maxmemory-samples, 1..64 */
+    int samples;              /* maxmemory-samples (above EVICT_SAMPLES_MAX: as it) */
     int tenacity;             /* maxmemory-eviction-tenacity, 0..100 */
     long long lfu_log_factor; /* lfu-log-factor */
     long long lfu_decay_time; /* lfu-decay-time, minutes */

@@ -165,14 +165,15 @@ size_t shale_keyspace_sample(struct keyspace *ks, int db, int with_ttl, struct k
         return 0;
     if (!with_ttl || d->expires * SAMPLE_DENSE_X >= size) {
         /* Independent uniform draws; for TTL keys, rejection with a bound
-         * that expects n hits. */
+         * that expects n hits, then walks for whatever it missed. */
         size_t tries = with_ttl ? n * SAMPLE_DENSE_X * 2 : n;
         for (size_t t = 0; t < tries && got < n; t++) {
             struct kobj *o = shale_table_random(d->table, rng);
             if (o && (!with_ttl || shale_kobj_expire(o) != KOBJ_NO_EXPIRE))
                 out[got++] = o;
         }
-        return got;
+        if (!with_ttl || got == n)
+            return got;
     }
     void *run[SAMPLE_RUN];
     for (int r = 0; r < SAMPLE_RUNS && got < n; r++) {

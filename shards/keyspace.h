@@ -41,8 +41,9 @@ unsigned shale_keyspace_lfu_freq(const struct keyspace *ks, const struct kobj *o
 /* Up to n eviction candidates of db (with_ttl: only keys with a TTL) into
  * out; returns how many. All keys: n independent uniform draws (a key may
  * come twice). Keys with a TTL: uniform draws while they are at least a
- * quarter of the keys, else walks of consecutive buckets from random ones,
- * bounded (see keyspace.c), so it may find fewer than n, or none. Expired
+ * quarter of the keys, then (or when they are fewer) walks of consecutive
+ * buckets from random ones, bounded (see keyspace.c), so with very few keys
+ * with a TTL it may find fewer than n, or none. Expired
  * keys may be among them. The objects stay valid until keys are added or
  * removed. */
 size_t shale_keyspace_sample(struct keyspace *ks, int db, int with_ttl, struct kobj **out, size_t n,

@@ -100,9 +100,9 @@ void shale_cmd_object_idletime(struct exec_ctx *x, struct request *r)
         return;
     if (shale_keyspace_lfu(x->ks)) {
         shale_resp_add_error(&r->reply,
-                             "ERR An LRU maxmemory policy is not selected, access time not "
-                             "tracked. Please note that when switching between policies at "
-                             "runtime LRU and LFU data will take some time to adjust.");
+                             "ERR An LFU maxmemory policy is selected, idle time not tracked. "
+                             "Please note that when switching between policies at runtime LRU "
+                             "and LFU data will take some time to adjust.");
         return;
     }
     shale_resp_add_integer(&r->reply, shale_keyspace_idle_ms(o, x->now_ms) / 1000);
