@@ -2,11 +2,12 @@
 """Cache hit ratio under eviction: shale-server against redis-server, in one run.
 
 A cache-aside workload: GET key:R with R drawn from Zipf(theta) over K keys
-(default 10,000,000, theta 0.99), and SET key:R <16-byte value> on a miss,
+(default 10,000,000, theta 0.99; R zero-padded to 8 digits, so all keys
+weigh the same), and SET key:R <16-byte value> on a miss,
 64 GETs per pipeline round trip (scripts/bench_zipf.c, compiled here with
 cc and hiredis). maxmemory is set so that each server holds about
 --fraction (10%) of the key space: the script first loads fraction x K keys
-(key:0.., the ranks that matter) into each server and takes its used_memory
+into each server and takes its used_memory
 then as that server's maxmemory ("--budget keys", the default: the policies
 compare on equal key counts), or gives both servers redis's figure
 ("--budget bytes": equal memory, where shale's smaller keys hold more of
@@ -57,8 +58,8 @@ def settled_used(client, pid):
 
 
 def calibrate(exe, server, args):
-    """used_memory holding fraction x K keys (key:0.., the Zipf ranks that
-    matter), and per key above the empty server's."""
+    """used_memory holding fraction x K keys, and per key above the empty
+    server's."""
     client = hm.Client(server.port)
     client.command("CONFIG", "SET", "maxmemory", "0")
     subprocess.run([exe, "load", str(server.port), "2000", str(args.value_size)], check=True)

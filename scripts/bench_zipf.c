@@ -2,7 +2,7 @@
  * server build; the script compiles it (cc -O2 ... -lhiredis).
  *
  *   bench_zipf load PORT N VALUE_SIZE
- *       SET key:0 .. key:N-1 to VALUE_SIZE-byte values, pipelined.
+ *       SET key:00000000 .. key:<N-1> to VALUE_SIZE-byte values, pipelined.
  *   bench_zipf run PORT KEYS THETA WARMUP_OPS OPS VALUE_SIZE SEED
  *       A cache workload: GET key:R with R drawn from Zipf(THETA) over KEYS
  *       ranks, and SET key:R on a miss (cache-aside), pipelined 64 GETs per
@@ -10,8 +10,10 @@
  *       over the OPS gets after the first WARMUP_OPS.
  *
  * Zipf sampling is Gray et al.'s method as YCSB uses it (ZipfianGenerator):
- * zeta(n) computed once, then O(1) per draw. Rank r is key:r; the server
- * hashes key names, so rank and table position are unrelated. */
+ * zeta(n) computed once, then O(1) per draw. Rank r is key:r, zero-padded
+ * to 8 digits so every key costs the same and the calibration load (ranks
+ * 0..N-1) weighs what the workload's keys weigh; the server hashes key
+ * names, so rank and table position are unrelated. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -103,7 +105,7 @@ static int load(int port, long long n, size_t vsize)
     for (long long base = 0; base < n; base += PIPELINE) {
         long long end = base + PIPELINE < n ? base + PIPELINE : n;
         for (long long i = base; i < end; i++)
-            redisAppendCommand(c, "SET key:%lld %b", i, value, vsize);
+            redisAppendCommand(c, "SET key:%08lld %b", i, value, vsize);
         for (long long i = base; i < end; i++) {
             redisReply *r = next_reply(c);
             if (r->type == REDIS_REPLY_ERROR) {
@@ -137,7 +139,7 @@ static int run(int port, long long keys, double theta, long long warmup, long lo
         int n = PIPELINE, nmiss = 0;
         for (int i = 0; i < n; i++) {
             ranks[i] = zipf_next(&z);
-            redisAppendCommand(c, "GET key:%lld", ranks[i]);
+            redisAppendCommand(c, "GET key:%08lld", ranks[i]);
         }
         for (int i = 0; i < n; i++) {
             redisReply *r = next_reply(c);
@@ -151,7 +153,7 @@ static int run(int port, long long keys, double theta, long long warmup, long lo
             freeReplyObject(r);
         }
         for (int i = 0; i < nmiss; i++)
-            redisAppendCommand(c, "SET key:%lld %b", missed[i], value, vsize);
+            redisAppendCommand(c, "SET key:%08lld %b", missed[i], value, vsize);
         for (int i = 0; i < nmiss; i++) {
             redisReply *r = next_reply(c);
             if (r->type == REDIS_REPLY_ERROR)
