@@ -159,6 +159,8 @@ static uint64_t raw_counter(struct server *srv, enum stat_counter which)
         return sum_shards(srv, offsetof(struct shard_public_stats, expire_time_cap_reached));
     case STAT_EXPIRE_CYCLE_CPU_US:
         return sum_shards(srv, offsetof(struct shard_public_stats, expire_cpu_us));
+    case STAT_EVICTED_KEYS:
+        return sum_shards(srv, offsetof(struct shard_public_stats, evicted_keys));
     case STAT_KEYSPACE_HITS:
         return sum_shards(srv, offsetof(struct shard_public_stats, keyspace_hits));
     case STAT_KEYSPACE_MISSES:

@@ -19,6 +19,10 @@ enum config_type {
 #define LOGLEVEL_CHOICES         "debug verbose notice warning"
 #define LOG_FORMAT_CHOICES       "legacy logfmt"
 #define PROTECTED_ACTION_CHOICES "no yes local" /* enable-debug-command, as Redis */
+/* Redis's order; shards/evict.h's enum evict_policy follows it. */
+#define MAXMEMORY_POLICY_CHOICES                                                                   \
+    "volatile-lru volatile-lfu volatile-random volatile-ttl allkeys-lru allkeys-lfu "              \
+    "allkeys-random noeviction"
 
 /* The table reads as columns: keep the formatter out. */
 /* clang-format off */
@@ -83,6 +87,18 @@ enum config_type {
       0, 9223372036854775807LL, NULL, CONFIG_LIVE,                                                 \
       "longest field or value a compact hash holds")                                               \
     /* ---- memory and eviction ---- */                                                            \
+    X(maxmemory, "maxmemory", CONFIG_MEMORY, "0", 0, 9223372036854775807LL, NULL, CONFIG_LIVE,     \
+      "cap on used_memory, static plan included (0: none, or a cgroup-derived default)")           \
+    X(maxmemory_policy, "maxmemory-policy", CONFIG_ENUM, "noeviction", 0, 0,                       \
+      MAXMEMORY_POLICY_CHOICES, CONFIG_LIVE, "what to evict when over maxmemory")                  \
+    X(maxmemory_samples, "maxmemory-samples", CONFIG_INT, "5", 1, 2147483647, NULL, CONFIG_LIVE,   \
+      "keys sampled per eviction round (above 64: 64)")                                            \
+    X(maxmemory_eviction_tenacity, "maxmemory-eviction-tenacity", CONFIG_INT, "10", 0, 100,        \
+      NULL, CONFIG_LIVE, "eviction time per command (10: 500 us; 100: unlimited)")                 \
+    X(lfu_log_factor, "lfu-log-factor", CONFIG_INT, "10", 0, 2147483647, NULL, CONFIG_LIVE,        \
+      "accesses per LFU counter step grow with this factor")                                       \
+    X(lfu_decay_time, "lfu-decay-time", CONFIG_INT, "1", 0, 2147483647, NULL, CONFIG_LIVE,         \
+      "minutes idle per LFU counter decrement (0: no decay)")                                      \
     /* ---- active defragmentation ---- */                                                         \
     /* ---- tls ---- */                                                                            \
     /* ---- operations and logging ---- */                                                         \

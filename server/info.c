@@ -14,9 +14,11 @@
 #include "server/clock.h"
 #include "server/cmdstats.h"
 #include "server/command.h"
+#include "server/maxmemory.h"
 #include "server/mem.h"
 #include "server/mem_plan.h"
 #include "server/server.h"
+#include "shards/evict.h"
 #include "shards/shard.h"
 
 static void add(struct resp_buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -147,13 +149,16 @@ static void section_memory(struct server *srv, struct resp_buf *out)
     size_t rss = shale_mem_rss();
     struct mem_plan plan;
     shale_mem_plan_compute(srv->cfg, srv->nio, srv->nshards, &plan);
-    char h1[32], h2[32], h3[32];
+    char h1[32], h2[32], h3[32], h4[32];
+    long long maxmemory = config_live(srv->cfg, maxmemory);
+    human_bytes(h4, sizeof(h4), (double)maxmemory);
     human_bytes(h1, sizeof(h1), (double)used);
     human_bytes(h2, sizeof(h2), (double)rss);
     human_bytes(h3, sizeof(h3), (double)plan.static_bytes);
     add(out, "used_memory:%llu\r\nused_memory_human:%s\r\n", (unsigned long long)used, h1);
     add(out, "used_memory_rss:%zu\r\nused_memory_rss_human:%s\r\n", rss, h2);
-    add(out, "maxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n");
+    add(out, "maxmemory:%lld\r\nmaxmemory_human:%s\r\nmaxmemory_policy:%s\r\n", maxmemory, h4,
+        shale_evict_policy_name((int)config_live(srv->cfg, maxmemory_policy)));
     add(out, "allocator_allocated:%llu\r\nallocator_active:%llu\r\nallocator_resident:%llu\r\n",
         (unsigned long long)used, (unsigned long long)active, (unsigned long long)resident);
     add(out, "allocator_frag_ratio:%.2f\r\nallocator_frag_bytes:%lld\r\n", ratio(active, used),
@@ -165,6 +170,7 @@ static void section_memory(struct server *srv, struct resp_buf *out)
         shale_mem_has_arena_stats() ? "jemalloc-arenas" : "unavailable-libc");
     add(out, "shale_static_bytes:%zu\r\nshale_static_bytes_human:%s\r\n", plan.static_bytes, h3);
     add(out, "shale_data_budget:%zu\r\n", plan.data_budget);
+    add(out, "shale_nonshard_bytes:%llu\r\n", (unsigned long long)shale_maxmemory_nonshard(srv));
 }
 
 static void section_persistence(struct server *srv, struct resp_buf *out)
@@ -196,7 +202,7 @@ static void section_stats(struct server *srv, struct resp_buf *out)
         counter(srv, STAT_EXPIRED_TIME_CAP_REACHED));
     add(out, "expire_cycle_cpu_milliseconds:%llu\r\n",
         counter(srv, STAT_EXPIRE_CYCLE_CPU_US) / 1000);
-    add(out, "evicted_keys:0\r\n");
+    add(out, "evicted_keys:%llu\r\n", counter(srv, STAT_EVICTED_KEYS));
     add(out, "keyspace_hits:%llu\r\n", counter(srv, STAT_KEYSPACE_HITS));
     add(out, "keyspace_misses:%llu\r\n", counter(srv, STAT_KEYSPACE_MISSES));
     add(out, "pubsub_channels:0\r\npubsub_patterns:0\r\n");
@@ -261,14 +267,19 @@ static void section_shale(struct server *srv, struct resp_buf *out)
             keys += atomic_load_explicit(&st->keys[db], memory_order_relaxed);
         uint64_t allocated = atomic_load_explicit(&st->mem_allocated, memory_order_relaxed);
         uint64_t active = atomic_load_explicit(&st->mem_active, memory_order_relaxed);
+        uint64_t limit = shale_shard_memory_limit(srv->shards[s]);
         add(out,
             "shard%d:keys=%llu,commands=%llu,used_memory=%llu,active=%llu,resident=%llu,"
-            "frag_ratio=%.2f,frag_bytes=%lld\r\n",
+            "frag_ratio=%.2f,frag_bytes=%lld,keyspace_bytes=%llu,maxmemory=%llu,"
+            "evicted_keys=%llu\r\n",
             s, (unsigned long long)keys,
             (unsigned long long)atomic_load_explicit(&st->commands, memory_order_relaxed),
             (unsigned long long)allocated, (unsigned long long)active,
             (unsigned long long)atomic_load_explicit(&st->mem_resident, memory_order_relaxed),
-            ratio(active, allocated), (long long)active - (long long)allocated);
+            ratio(active, allocated), (long long)active - (long long)allocated,
+            (unsigned long long)atomic_load_explicit(&st->mem_keyspace, memory_order_relaxed),
+            (unsigned long long)(limit == EVICT_NO_LIMIT ? 0 : limit),
+            (unsigned long long)atomic_load_explicit(&st->evicted_keys, memory_order_relaxed));
     }
 }
 

@@ -16,6 +16,7 @@
 #include "net/acceptor.h"
 #include "net/io_thread.h"
 #include "server/admin.h"
+#include "server/cgroup.h"
 #include "server/clock.h"
 #include "server/cmdstats.h"
 #include "server/command.h"
@@ -23,6 +24,7 @@
 #include "server/cpus.h"
 #include "server/lifecycle.h"
 #include "server/log.h"
+#include "server/maxmemory.h"
 #include "server/mem.h"
 #include "server/mem_plan.h"
 #include "server/server.h"
@@ -74,16 +76,19 @@ static void on_cron(evutil_socket_t fd, short what, void *arg)
     struct server *srv = arg;
     shale_info_sample(srv, &srv->rates);
     shale_info_sample_memory(srv, &srv->rates);
+    shale_maxmemory_update(srv);
 }
 
 /* CONFIG SET side effects that are not a plain re-read of the field. */
 static void on_config_changed(void *ctx, const char *name)
 {
-    struct config *cfg = ctx;
+    struct server *srv = ctx;
     if (!strcmp(name, "loglevel"))
-        shale_log_set_level((int)config_live(cfg, loglevel));
+        shale_log_set_level((int)config_live(srv->cfg, loglevel));
     else if (!strcmp(name, "log-format"))
-        shale_log_set_format((int)config_live(cfg, log_format));
+        shale_log_set_format((int)config_live(srv->cfg, log_format));
+    else if (!strcmp(name, "maxmemory"))
+        shale_maxmemory_changed(srv);
 }
 
 static int load_config(struct config *cfg, int argc, char **argv)
@@ -131,7 +136,7 @@ int main(int argc, char **argv)
 
     struct server *srv = shale_calloc(1, sizeof(*srv));
     srv->cfg = &cfg;
-    cfg.changed_ctx = &cfg;
+    cfg.changed_ctx = srv;
     srv->start_us = clock_mono_us();
     srv->tcp_port = (int)cfg.port;
     make_run_id(srv->run_id);
@@ -141,6 +146,10 @@ int main(int argc, char **argv)
     shale_cpus_probe(&cpus);
     derive_thread_counts(&cfg, cpus.usable, &srv->nio, &srv->nshards);
     srv->spin_us = derive_spin_us(&cfg, cpus.usable, srv->nio, srv->nshards);
+    struct mem_plan plan;
+    shale_mem_plan_compute(&cfg, srv->nio, srv->nshards, &plan);
+    shale_maxmemory_setup(&cfg, plan.static_bytes, "");
+    shale_mem_plan_compute(&cfg, srv->nio, srv->nshards, &plan); /* data budget */
     /* Contiguous slot ranges per shard, as a cluster would split them. */
     for (unsigned slot = 0; slot < 16384; slot++)
         srv->slot_to_shard[slot] = (uint16_t)(slot * (unsigned)srv->nshards / 16384);
@@ -173,6 +182,7 @@ int main(int argc, char **argv)
     struct timeval every_100ms = {0, 100000};
     event_add(cron, &every_100ms);
     shale_info_sample_memory(srv, &srv->rates); /* INFO before the first tick */
+    shale_maxmemory_update(srv);
 
     shale_log(LOG_NOTICE, "shale %s (redis %s compatible), pid %d, malloc %s", SHALE_VERSION,
               SHALE_REDIS_VERSION, (int)getpid(), shale_mem_allocator_name());
@@ -181,15 +191,13 @@ int main(int argc, char **argv)
               srv->nio, cfg.io_threads > 0 ? "io-threads" : "derived", srv->nshards,
               cfg.shards > 0 ? "shards" : "derived", (long long)srv->spin_us, cpus.usable,
               cpus.affinity, cpus.source);
-    struct mem_plan plan;
-    shale_mem_plan_compute(&cfg, srv->nio, srv->nshards, &plan);
     shale_log(LOG_NOTICE,
               "Memory plan: static %zu bytes = %d I/O thread(s) x %zu (%lld request slots %zu, "
               "%lld connection slots %zu, %lld x 16KB read buffers %zu, inbox ring %zu) + "
-              "%d shard(s) x %zu (rings); data budget %zu bytes (0: unlimited, no maxmemory)",
+              "%d shard(s) x %zu (rings); maxmemory %lld, data budget %zu bytes (0: unlimited)",
               plan.static_bytes, srv->nio, plan.per_io, cfg.io_thread_requests, plan.request_bytes,
               cfg.maxclients, plan.conn_bytes, cfg.io_buffers, plan.iobuf_bytes, plan.io_ring_bytes,
-              srv->nshards, plan.per_shard, plan.data_budget);
+              srv->nshards, plan.per_shard, cfg.maxmemory, plan.data_budget);
     shale_log(LOG_NOTICE, "Ready to accept connections tcp on port %lld", cfg.port);
     shale_lifecycle_ready(srv->life);
 

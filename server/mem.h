@@ -19,6 +19,22 @@ void *shale_calloc_aligned(size_t align, size_t size);
 char *shale_strdup(const char *s);
 char *shale_strndup(const char *s, size_t len);
 
+/* Counted allocations: the same as the functions above, and they also keep a
+ * count, per thread, of the usable bytes held by counted blocks allocated on
+ * that thread (less those freed on it). The keyspace (key objects, tables,
+ * hash encodings) allocates through these, and a shard only ever frees its
+ * own keys, so a shard thread's count is exactly the bytes its keyspace holds,
+ * up to date after every allocation: what eviction compares with the shard's
+ * limit (shards/evict.h). A counted block must be freed (or reallocated) with
+ * the counted functions, on the thread that allocated it; a defrag move that
+ * keeps the size class may use the uncounted ones for both halves. */
+void *shale_malloc_counted(size_t size);
+void *shale_calloc_counted(size_t count, size_t size);
+void *shale_realloc_counted(void *ptr, size_t size);
+void shale_free_counted(void *ptr);
+/* This thread's count (see above); any thread, for its own count. */
+long long shale_mem_counted_bytes(void);
+
 /* Name of the allocator this binary was built with ("jemalloc-5.3.0", "libc"). */
 const char *shale_mem_allocator_name(void);
 

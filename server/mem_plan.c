@@ -16,5 +16,6 @@ void shale_mem_plan_compute(const struct config *cfg, int nio, int nshards, stru
     out->per_io = out->request_bytes + out->conn_bytes + out->iobuf_bytes + out->io_ring_bytes;
     out->per_shard = 2 * (size_t)nio * shale_ring_bytes((size_t)cfg->io_thread_requests);
     out->static_bytes = (size_t)nio * out->per_io + (size_t)nshards * out->per_shard;
-    out->data_budget = 0;
+    unsigned long long max = (unsigned long long)config_live(cfg, maxmemory);
+    out->data_budget = max > out->static_bytes ? max - out->static_bytes : 0;
 }

@@ -19,7 +19,9 @@ struct mem_plan {
     size_t per_io;        /* the four above */
     size_t per_shard;     /* rings to and from every I/O thread */
     size_t static_bytes;  /* nio x per_io + nshards x per_shard */
-    size_t data_budget;   /* bytes left for data; 0 = unlimited (no maxmemory yet) */
+    /* maxmemory - static_bytes: what data and the I/O side's dynamic part
+     * share (0 with maxmemory 0: unlimited; see server/maxmemory.h). */
+    size_t data_budget;
 };
 
 void shale_mem_plan_compute(const struct config *cfg, int nio, int nshards, struct mem_plan *out);

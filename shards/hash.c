@@ -71,7 +71,7 @@ void shale_hash_destroy(struct hash *h)
         return;
     }
     shale_table_destroy(as_table(h), free_entry);
-    shale_free(h);
+    shale_free_counted(h);
 }
 
 void shale_hash_convert(struct hash **hp, const struct hash_config *cfg)
@@ -86,7 +86,7 @@ void shale_hash_convert(struct hash **hp, const struct hash_config *cfg)
     while (shale_hash_compact_next(c, &pos, &f, &v))
         shale_table_add(t, shale_hash_entry_create(f, v));
     shale_hash_compact_destroy(c);
-    struct hash_table_enc *enc = shale_malloc(sizeof *enc);
+    struct hash_table_enc *enc = shale_malloc_counted(sizeof *enc);
     enc->tag = HASH_ENC_TABLE;
     enc->table = t;
     *hp = (struct hash *)enc;

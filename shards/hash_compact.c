@@ -79,13 +79,13 @@ static struct hash_compact *fit(struct hash_compact *c, size_t need)
 {
     size_t have = shale_malloc_usable_size(c);
     if (need > have || (have - need > 16 && have - need >= have / 4))
-        return shale_realloc(c, need);
+        return shale_realloc_counted(c, need);
     return c;
 }
 
 struct hash_compact *shale_hash_compact_create(uint8_t tag)
 {
-    struct hash_compact *c = shale_malloc(HDR_SIZE);
+    struct hash_compact *c = shale_malloc_counted(HDR_SIZE);
     c->bytes[0] = tag;
     put32(c->bytes + OFF_USED, HDR_SIZE);
     put32(c->bytes + OFF_COUNT, 0);
@@ -94,7 +94,7 @@ struct hash_compact *shale_hash_compact_create(uint8_t tag)
 
 void shale_hash_compact_destroy(struct hash_compact *c)
 {
-    shale_free(c);
+    shale_free_counted(c);
 }
 
 size_t shale_hash_compact_len(const struct hash_compact *c)

@@ -133,12 +133,12 @@ static void *resize(void *block, size_t need)
 {
     if (fits_well(need, shale_malloc_usable_size(block)))
         return block;
-    return shale_realloc(block, need);
+    return shale_realloc_counted(block, need);
 }
 
 static uint8_t *new_value_block(struct slice value)
 {
-    uint8_t *v = shale_malloc(value_size(value.len));
+    uint8_t *v = shale_malloc_counted(value_size(value.len));
     put_value(v, value);
     return v;
 }
@@ -156,12 +156,12 @@ struct hash_entry *shale_hash_entry_create(struct slice field, struct slice valu
     uint8_t *block, *f;
 
     if (fspan + value_size(value.len) <= HASH_ENTRY_EMBED_MAX) {
-        block = shale_malloc(fspan + value_size(value.len));
+        block = shale_malloc_counted(fspan + value_size(value.len));
         f = block;
         hdr_put(f, field.len, FIELD_RESERVED, 0);
         put_value(f + fspan, value);
     } else {
-        block = shale_malloc(PTR_SIZE + fspan);
+        block = shale_malloc_counted(PTR_SIZE + fspan);
         f = block + PTR_SIZE;
         hdr_put(f, field.len, FIELD_RESERVED, LAYOUT_POINTER);
         uint8_t *v = new_value_block(value);
@@ -177,8 +177,8 @@ void shale_hash_entry_destroy(struct hash_entry *e)
     if (!e)
         return;
     if (is_pointer(e))
-        shale_free(value_block(e));
-    shale_free(block_of(e));
+        shale_free_counted(value_block(e));
+    shale_free_counted(block_of(e));
 }
 
 struct slice shale_hash_entry_field(const struct hash_entry *e)
@@ -232,7 +232,7 @@ struct hash_entry *shale_hash_entry_set_value(struct hash_entry *e, struct slice
     }
     /* pointer -> embedded: drop the value block, move the field to the
      * start while the old block still holds it, then resize. */
-    shale_free(value_block(e));
+    shale_free_counted(value_block(e));
     block = block_of(e);
     memmove(block, block + PTR_SIZE, fspan);
     block[0] &= (uint8_t)~LAYOUT_POINTER;

@@ -4,6 +4,7 @@
 
 #include "server/clock.h"
 #include "server/mem.h"
+#include "shards/lfu.h"
 #include "shards/table.h"
 
 struct db {
@@ -19,6 +20,13 @@ struct keyspace {
      * it rather than reading the clock (every write command looks its key
      * up first, so it is current). */
     uint32_t lru_now;
+    int64_t now_ms; /* the clock of the latest lookup, for LFU stamps */
+    /* Access tracking mode (shale_keyspace_set_lfu): what the objects' 24
+     * header bits mean, and Redis's LFU parameters. */
+    int lfu;
+    long long lfu_log_factor;
+    long long lfu_decay_time;
+    uint64_t rng; /* LFU's probabilistic increments */
     struct db *dbs;
 };
 
@@ -42,11 +50,15 @@ static uint32_t lru_clock(int64_t now_ms)
 
 struct keyspace *shale_keyspace_create(int databases, uint64_t seed)
 {
-    struct keyspace *ks = shale_calloc(1, sizeof(*ks));
+    struct keyspace *ks = shale_calloc_counted(1, sizeof(*ks));
     ks->ndb = databases;
     ks->seed = seed;
-    ks->lru_now = lru_clock(clock_wall_ms());
-    ks->dbs = shale_calloc((size_t)databases, sizeof(*ks->dbs));
+    ks->now_ms = clock_wall_ms();
+    ks->lru_now = lru_clock(ks->now_ms);
+    ks->lfu_log_factor = 10;
+    ks->lfu_decay_time = 1;
+    ks->rng = seed ^ 0x6a09e667f3bcc909ULL;
+    ks->dbs = shale_calloc_counted((size_t)databases, sizeof(*ks->dbs));
     for (int i = 0; i < databases; i++)
         ks->dbs[i].table = shale_table_create(&kobj_table_type, seed + (uint64_t)i);
     return ks;
@@ -58,8 +70,8 @@ void shale_keyspace_destroy(struct keyspace *ks)
         return;
     for (int i = 0; i < ks->ndb; i++)
         shale_table_destroy(ks->dbs[i].table, free_entry);
-    shale_free(ks->dbs);
-    shale_free(ks);
+    shale_free_counted(ks->dbs);
+    shale_free_counted(ks);
 }
 
 int shale_keyspace_databases(const struct keyspace *ks)
@@ -77,6 +89,7 @@ static struct kobj **find_live(struct keyspace *ks, int db, struct slice key, in
 {
     struct db *d = &ks->dbs[db];
     ks->lru_now = lru_clock(now_ms);
+    ks->now_ms = now_ms;
     struct kobj **ref = (struct kobj **)shale_table_find_ref(d->table, key.ptr, key.len);
     if (!ref)
         return NULL;
@@ -94,10 +107,13 @@ static struct kobj **find_live(struct keyspace *ks, int db, struct slice key, in
 struct kobj **shale_keyspace_find(struct keyspace *ks, int db, struct slice key, int64_t now_ms)
 {
     struct kobj **ref = find_live(ks, db, key, now_ms);
-    if (ref) {
-        if (shale_kobj_lru(*ref) != ks->lru_now) /* a store at most once a second */
-            shale_kobj_set_lru(*ref, ks->lru_now);
-    }
+    if (!ref)
+        return NULL;
+    if (ks->lfu)
+        shale_kobj_set_lru(*ref, shale_lfu_touch(shale_kobj_lru(*ref), now_ms, ks->lfu_log_factor,
+                                                 ks->lfu_decay_time, &ks->rng));
+    else if (shale_kobj_lru(*ref) != ks->lru_now) /* a store at most once a second */
+        shale_kobj_set_lru(*ref, ks->lru_now);
     return ref;
 }
 
@@ -111,6 +127,62 @@ int64_t shale_keyspace_idle_ms(const struct kobj *o, int64_t now_ms)
     uint32_t now = lru_clock(now_ms), lru = shale_kobj_lru(o);
     uint32_t idle = now >= lru ? now - lru : now + (SHALE_KEYSPACE_LRU_MAX - lru);
     return (int64_t)idle * 1000;
+}
+
+void shale_keyspace_set_lfu(struct keyspace *ks, int lfu, long long log_factor,
+                            long long decay_time)
+{
+    ks->lfu = lfu;
+    ks->lfu_log_factor = log_factor;
+    ks->lfu_decay_time = decay_time;
+}
+
+int shale_keyspace_lfu(const struct keyspace *ks)
+{
+    return ks->lfu;
+}
+
+unsigned shale_keyspace_lfu_freq(const struct keyspace *ks, const struct kobj *o, int64_t now_ms)
+{
+    return shale_lfu_decayed(shale_kobj_lru(o), now_ms, ks->lfu_decay_time);
+}
+
+/* Keys with a TTL are looked for in runs of consecutive buckets (a walk
+ * from a random bucket, shale_table_sample) of this many entries, at most
+ * this many runs per call: with no expires index, a database where few keys
+ * have a TTL costs at most ~1024 object reads per call, as an expiry round
+ * does (shards/expire.c). */
+#define SAMPLE_RUN     64
+#define SAMPLE_RUNS    16
+#define SAMPLE_DENSE_X 4 /* TTL keys >= 1/4 of the keys: draw, don't walk */
+
+size_t shale_keyspace_sample(struct keyspace *ks, int db, int with_ttl, struct kobj **out, size_t n,
+                             uint64_t *rng)
+{
+    struct db *d = &ks->dbs[db];
+    size_t size = shale_table_size(d->table), got = 0;
+    if (size == 0 || n == 0 || (with_ttl && d->expires == 0))
+        return 0;
+    if (!with_ttl || d->expires * SAMPLE_DENSE_X >= size) {
+        /* Independent uniform draws; for TTL keys, rejection with a bound
+         * that expects n hits, then walks for whatever it missed. */
+        size_t tries = with_ttl ? n * SAMPLE_DENSE_X * 2 : n;
+        for (size_t t = 0; t < tries && got < n; t++) {
+            struct kobj *o = shale_table_random(d->table, rng);
+            if (o && (!with_ttl || shale_kobj_expire(o) != KOBJ_NO_EXPIRE))
+                out[got++] = o;
+        }
+        if (!with_ttl || got == n)
+            return got;
+    }
+    void *run[SAMPLE_RUN];
+    for (int r = 0; r < SAMPLE_RUNS && got < n; r++) {
+        size_t k = shale_table_sample(d->table, run, SAMPLE_RUN, rng);
+        for (size_t j = 0; j < k && got < n; j++)
+            if (shale_kobj_expire(run[j]) != KOBJ_NO_EXPIRE)
+                out[got++] = run[j];
+    }
+    return got;
 }
 
 struct kobj *shale_keyspace_random(struct keyspace *ks, int db, int64_t now_ms, uint64_t *rng)
@@ -138,7 +210,7 @@ void shale_keyspace_prefetch(const struct keyspace *ks, int db, struct slice key
 void shale_keyspace_add(struct keyspace *ks, int db, struct kobj *o)
 {
     struct db *d = &ks->dbs[db];
-    shale_kobj_set_lru(o, ks->lru_now);
+    shale_kobj_set_lru(o, ks->lfu ? shale_lfu_init(ks->now_ms) : ks->lru_now);
     shale_table_add(d->table, o);
     if (shale_kobj_expire(o) != KOBJ_NO_EXPIRE)
         d->expires++;
@@ -147,10 +219,13 @@ void shale_keyspace_add(struct keyspace *ks, int db, struct kobj *o)
 void shale_keyspace_replace(struct keyspace *ks, int db, struct kobj **ref, struct kobj *o)
 {
     struct db *d = &ks->dbs[db];
+    /* Like Redis's dbSetValue: an overwrite keeps the key's access
+     * frequency under LFU (the lookup before it already counted). */
+    uint32_t bits = ks->lfu ? shale_kobj_lru(*ref) : ks->lru_now;
     forget(d, *ref);
     shale_kobj_free(*ref);
     *ref = o;
-    shale_kobj_set_lru(o, ks->lru_now);
+    shale_kobj_set_lru(o, bits);
     if (shale_kobj_expire(o) != KOBJ_NO_EXPIRE)
         d->expires++;
 }

@@ -29,6 +29,25 @@ struct kobj **shale_keyspace_peek(struct keyspace *ks, int db, struct slice key,
  * time since that stamp, in ms, wrap-around handled as Redis does. */
 #define SHALE_KEYSPACE_LRU_MAX ((1u << 24) - 1)
 int64_t shale_keyspace_idle_ms(const struct kobj *o, int64_t now_ms);
+/* Under an LFU maxmemory policy the same 24 bits hold Redis's LFU counter
+ * (shards/lfu.h) instead: find counts an access, add starts a key at 5,
+ * replace keeps the old key's counter. Switching reinterprets the bits of
+ * existing keys, as in Redis. The shard sets this from its live config. */
+void shale_keyspace_set_lfu(struct keyspace *ks, int lfu, long long log_factor,
+                            long long decay_time);
+int shale_keyspace_lfu(const struct keyspace *ks);
+/* The object's LFU counter after decay (OBJECT FREQ), without storing it. */
+unsigned shale_keyspace_lfu_freq(const struct keyspace *ks, const struct kobj *o, int64_t now_ms);
+/* Up to n eviction candidates of db (with_ttl: only keys with a TTL) into
+ * out; returns how many. All keys: n independent uniform draws (a key may
+ * come twice). Keys with a TTL: uniform draws while they are at least a
+ * quarter of the keys, then (or when they are fewer) walks of consecutive
+ * buckets from random ones, bounded (see keyspace.c), so with very few keys
+ * with a TTL it may find fewer than n, or none. Expired
+ * keys may be among them. The objects stay valid until keys are added or
+ * removed. */
+size_t shale_keyspace_sample(struct keyspace *ks, int db, int with_ttl, struct kobj **out, size_t n,
+                             uint64_t *rng);
 /* A uniformly random live key object of db, or NULL when there is none;
  * expired picks are deleted (counted as expired) and another drawn. */
 struct kobj *shale_keyspace_random(struct keyspace *ks, int db, int64_t now_ms, uint64_t *rng);

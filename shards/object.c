@@ -44,7 +44,7 @@ static struct kobj *new_object(unsigned type, struct slice key, int64_t expire_m
 {
     size_t size =
         HDR_SIZE + (expire_ms >= 0 ? EXPIRE_SIZE : 0) + varint_size(key.len) + key.len + value_size;
-    struct kobj *o = shale_malloc(size);
+    struct kobj *o = shale_malloc_counted(size);
     uint8_t *p = o->bytes;
     p[0] = (uint8_t)(type & TYPE_MASK);
     p[1] = p[2] = p[3] = 0;
@@ -105,7 +105,7 @@ static void free_value(struct kobj *o)
 void shale_kobj_free(struct kobj *o)
 {
     free_value(o);
-    shale_free(o);
+    shale_free_counted(o);
 }
 
 unsigned shale_kobj_type(const struct kobj *o)
@@ -163,14 +163,14 @@ struct kobj *shale_kobj_set_expire(struct kobj *o, int64_t ms)
     size_t used = used_size(o);
     size_t tail = used - HDR_SIZE - (want ? 0 : EXPIRE_SIZE);
     if (want) {
-        o = shale_realloc(o, used + EXPIRE_SIZE);
+        o = shale_realloc_counted(o, used + EXPIRE_SIZE);
         memmove(o->bytes + HDR_SIZE + EXPIRE_SIZE, o->bytes + HDR_SIZE, tail);
         memcpy(o->bytes + HDR_SIZE, &ms, EXPIRE_SIZE);
         o->bytes[0] |= FLAG_HASEXPIRE;
     } else {
         memmove(o->bytes + HDR_SIZE, o->bytes + HDR_SIZE + EXPIRE_SIZE, tail);
         o->bytes[0] &= (uint8_t)~FLAG_HASEXPIRE;
-        o = shale_realloc(o, used - EXPIRE_SIZE);
+        o = shale_realloc_counted(o, used - EXPIRE_SIZE);
     }
     return o;
 }
@@ -219,7 +219,7 @@ struct kobj *shale_kobj_string_resize(struct kobj *o, size_t len)
         size_t alloc = need;
         if (len > old_len && len >= STRING_SLACK_MIN)
             alloc += len < (1 << 20) ? len : (1 << 20);
-        struct kobj *moved = shale_realloc(o, alloc);
+        struct kobj *moved = shale_realloc_counted(o, alloc);
         o = moved;
     }
     uint8_t *value = o->bytes + voff;

@@ -17,6 +17,7 @@
 #include "server/mem.h"
 #include "server/ring.h"
 #include "server/waker.h"
+#include "shards/evict.h"
 #include "shards/exec.h"
 #include "shards/expire.h"
 
@@ -51,8 +52,21 @@ struct shard {
     _Atomic int stopping;
     struct shard_public_stats pub;
     struct cmdstat *cmds; /* written by this thread only; read by INFO */
-    int latency_tracking; /* the option, as of the last cron tick */
+    int latency_tracking; /* the option, as of the last batch */
+
+    /* maxmemory (shards/evict.h). Written by the main thread (and by the
+     * I/O thread running CONFIG SET maxmemory), read here once per batch. */
+    _Atomic uint64_t mem_limit;   /* this shard's share; EVICT_NO_LIMIT: none */
+    _Atomic int64_t mem_overhead; /* arena bytes beyond the counted keyspace */
+    /* Shard thread only: the copies a batch works with. */
+    struct evict_state *evict;
+    struct evict_config evict_cfg;
+    uint64_t limit;
+    int64_t overhead;
+    struct event *evict_event; /* one-shot: an eviction run has more to do */
 };
+
+#define OOM_ERROR "OOM command not allowed when used memory > 'maxmemory'."
 
 /* Copies the options CONFIG SET may change into the shard's own state, at
  * each batch: a command sent after CONFIG SET's reply sees the new value. */
@@ -61,6 +75,22 @@ static void apply_live_config(struct shard *s)
     s->exec.hash.max_compact_entries = (size_t)config_live(s->cfg, hash_max_listpack_entries);
     s->exec.hash.max_compact_value = (size_t)config_live(s->cfg, hash_max_listpack_value);
     s->latency_tracking = (int)config_live(s->cfg, latency_tracking);
+}
+
+/* The memory options and this shard's limit, re-read before every batch so
+ * a CONFIG SET of the policy or maxmemory applies to the next command. */
+static void load_memory_config(struct shard *s)
+{
+    struct evict_config *ec = &s->evict_cfg;
+    ec->policy = (int)config_live(s->cfg, maxmemory_policy);
+    ec->samples = (int)config_live(s->cfg, maxmemory_samples);
+    ec->tenacity = (int)config_live(s->cfg, maxmemory_eviction_tenacity);
+    ec->lfu_log_factor = config_live(s->cfg, lfu_log_factor);
+    ec->lfu_decay_time = config_live(s->cfg, lfu_decay_time);
+    s->limit = atomic_load_explicit(&s->mem_limit, memory_order_relaxed);
+    s->overhead = atomic_load_explicit(&s->mem_overhead, memory_order_relaxed);
+    shale_keyspace_set_lfu(s->exec.ks, shale_evict_policy_is_lfu(ec->policy), ec->lfu_log_factor,
+                           ec->lfu_decay_time);
 }
 
 struct shard *shale_shard_create(int index, const struct config *cfg, int io_threads,
@@ -83,14 +113,13 @@ struct shard *shale_shard_create(int index, const struct config *cfg, int io_thr
         s->outbound[i] = shale_ring_create((size_t)cfg->io_thread_requests);
     }
     shale_waker_init(&s->waker);
-    s->exec.ks = shale_keyspace_create(s->databases, 0x9e3779b97f4a7c15ULL * (uint64_t)(index + 1) ^
-                                                         (uint64_t)clock_mono_us());
     s->exec.shard = index;
     s->exec.slot_to_shard = slot_to_shard;
     s->exec.rng = 0x2545f4914f6cdd1dULL ^ (uint64_t)(index + 1);
     apply_live_config(s);
     s->exec.hash.seed = 0xc2b2ae3d27d4eb4fULL * (uint64_t)(index + 1) ^ (uint64_t)clock_mono_us();
-    s->expire = shale_expire_create(s->databases);
+    atomic_store(&s->mem_limit, EVICT_NO_LIMIT);
+    s->limit = EVICT_NO_LIMIT;
     s->pub.keys = shale_calloc((size_t)s->databases, sizeof(*s->pub.keys));
     s->pub.expires = shale_calloc((size_t)s->databases, sizeof(*s->pub.expires));
     s->pub.avg_ttl = shale_calloc((size_t)s->databases, sizeof(*s->pub.avg_ttl));
@@ -109,6 +138,7 @@ void shale_shard_destroy(struct shard *s)
     shale_watch_registry_deinit(&s->exec.watch);
     shale_keyspace_destroy(s->exec.ks);
     shale_expire_destroy(s->expire);
+    shale_evict_destroy(s->evict);
     shale_waker_deinit(&s->waker);
     shale_free(s->inbound);
     shale_free(s->outbound);
@@ -162,6 +192,31 @@ void shale_shard_publish_memory(struct shard *s)
     atomic_store_explicit(&s->pub.mem_allocated, st.allocated, memory_order_relaxed);
     atomic_store_explicit(&s->pub.mem_active, st.active, memory_order_relaxed);
     atomic_store_explicit(&s->pub.mem_resident, st.resident, memory_order_relaxed);
+    /* What the arena holds beyond the counted keyspace: replies in flight,
+     * thread caches, the shard's own structures. Paired with the count the
+     * shard published last (at most one batch old). */
+    int64_t overhead = 0;
+    if (shale_mem_has_arena_stats())
+        overhead = (int64_t)st.allocated -
+                   (int64_t)atomic_load_explicit(&s->pub.mem_keyspace, memory_order_relaxed);
+    atomic_store_explicit(&s->mem_overhead, overhead, memory_order_relaxed);
+}
+
+uint64_t shale_shard_memory_in_use(const struct shard *s)
+{
+    if (shale_mem_has_arena_stats())
+        return atomic_load_explicit(&s->pub.mem_allocated, memory_order_relaxed);
+    return atomic_load_explicit(&s->pub.mem_keyspace, memory_order_relaxed);
+}
+
+void shale_shard_set_memory_limit(struct shard *s, uint64_t limit)
+{
+    atomic_store_explicit(&s->mem_limit, limit, memory_order_relaxed);
+}
+
+uint64_t shale_shard_memory_limit(const struct shard *s)
+{
+    return atomic_load_explicit(&s->mem_limit, memory_order_relaxed);
 }
 
 static void publish_stats(struct shard *s)
@@ -178,6 +233,11 @@ static void publish_stats(struct shard *s)
     atomic_store_explicit(&s->pub.keyspace_misses, s->exec.stats.keyspace_misses,
                           memory_order_relaxed);
     atomic_store_explicit(&s->pub.expired_keys, shale_keyspace_expired(ks), memory_order_relaxed);
+    atomic_store_explicit(&s->pub.evicted_keys, shale_evict_evicted(s->evict),
+                          memory_order_relaxed);
+    long long counted = shale_mem_counted_bytes();
+    atomic_store_explicit(&s->pub.mem_keyspace, counted > 0 ? (uint64_t)counted : 0,
+                          memory_order_relaxed);
     struct expire_stats es;
     shale_expire_stats(s->expire, &es);
     atomic_store_explicit(&s->pub.expire_time_cap_reached, es.time_cap_reached,
@@ -204,6 +264,37 @@ static void count_command(struct shard *s, struct request *r, int64_t ns)
                        s->latency_tracking);
 }
 
+static void arm_evict(struct shard *s)
+{
+    if (!evtimer_pending(s->evict_event, NULL)) {
+        struct timeval now = {0, 0};
+        evtimer_add(s->evict_event, &now);
+    }
+}
+
+/* Before a command that may grow memory: evict down to the limit (Redis's
+ * performEvictions in processCommand). 0 when the command must be refused. */
+static int memory_allows_write(struct shard *s)
+{
+    if (s->limit == EVICT_NO_LIMIT)
+        return 1;
+    enum evict_result r = shale_evict_perform(s->evict, s->exec.ks, &s->evict_cfg, s->limit,
+                                              s->overhead, s->exec.now_ms);
+    if (r == EVICT_RUNNING)
+        arm_evict(s);
+    return r != EVICT_FAIL;
+}
+
+static void execute(struct shard *s, struct request *r)
+{
+    if ((r->cmd->flags & CMD_DENYOOM) && !memory_allows_write(s)) {
+        shale_resp_add_error(&r->reply, OOM_ERROR);
+        return;
+    }
+    r->cmd->shard_proc(&s->exec, r);
+    shale_watch_after_write(&s->exec, r);
+}
+
 /* Runs one message from I/O thread io; returns 0 when nothing goes back.
  * While an I/O thread holds the shard (an atomic cross-shard batch, see
  * net/txn.h) only that thread's ring is served, so no other client sees the
@@ -218,8 +309,7 @@ static int run_message(struct shard *s, int io, struct request *r, int64_t *star
         s->held_by = -1;
         return 0;
     default: {
-        r->cmd->shard_proc(&s->exec, r);
-        shale_watch_after_write(&s->exec, r);
+        execute(s, r);
         int64_t end_ns = clock_mono_ns();
         count_command(s, r, end_ns - *start_ns);
         *start_ns = end_ns; /* one clock read per command */
@@ -235,6 +325,7 @@ static unsigned drain(struct shard *s)
     unsigned total = 0;
     s->exec.now_ms = clock_wall_ms();
     apply_live_config(s);
+    load_memory_config(s);
     for (int io = 0; io < s->nio; io++) {
         if (s->held_by >= 0 && io != s->held_by)
             continue;
@@ -322,6 +413,27 @@ static void on_expire(evutil_socket_t fd, short what, void *arg)
     run_expire(arg);
 }
 
+/* One time-bounded eviction run (maxmemory-eviction-tenacity); while it
+ * leaves work, the next one follows at the next loop turn, between batches
+ * of requests (Redis's evictionTimeProc). Catches up after CONFIG SET
+ * lowered maxmemory, or after a write that ran out of time. */
+static void run_evict(struct shard *s)
+{
+    load_memory_config(s);
+    if (s->limit == EVICT_NO_LIMIT)
+        return;
+    enum evict_result r = shale_evict_perform(s->evict, s->exec.ks, &s->evict_cfg, s->limit,
+                                              s->overhead, clock_wall_ms());
+    if (r == EVICT_RUNNING)
+        arm_evict(s);
+    publish_stats(s);
+}
+
+static void on_evict(evutil_socket_t fd, short what, void *arg)
+{
+    run_evict(arg);
+}
+
 static void on_cron(evutil_socket_t fd, short what, void *arg)
 {
     struct shard *s = arg;
@@ -329,6 +441,8 @@ static void on_cron(evutil_socket_t fd, short what, void *arg)
     shale_keyspace_rehash(s->exec.ks, CRON_REHASH_US);
     if (!evtimer_pending(s->expire_event, NULL))
         run_expire(s);
+    if (!evtimer_pending(s->evict_event, NULL))
+        run_evict(s);
 }
 
 static void *shard_main(void *arg)
@@ -337,14 +451,20 @@ static void *shard_main(void *arg)
     char name[16];
     snprintf(name, sizeof(name), "shard-%d", s->index);
     pthread_setname_np(pthread_self(), name);
-    /* Everything this thread allocates from here on (keys, values, table
-     * growth) lands in the shard's own arena, so its memory is measured per
-     * shard. The keyspace's first table was allocated at create time on the
-     * main thread and stays counted there. */
+    /* Everything this thread allocates from here on lands in the shard's
+     * own arena, so its memory is measured per shard: the keyspace is
+     * created here, after the bind, and its bytes are counted on this
+     * thread (shale_mem_counted_bytes). */
     if (shale_mem_arena_bind(s->arena) != 0) {
         shale_log(LOG_WARNING, "shard %d: cannot bind to jemalloc arena %u", s->index, s->arena);
         abort();
     }
+    s->exec.ks = shale_keyspace_create(
+        s->databases, 0x9e3779b97f4a7c15ULL * (uint64_t)(s->index + 1) ^ (uint64_t)clock_mono_us());
+    s->expire = shale_expire_create(s->databases);
+    s->evict = shale_evict_create(0xd1b54a32d192ed03ULL * (uint64_t)(s->index + 1));
+    load_memory_config(s);
+    publish_stats(s);
     int64_t last_timers = clock_mono_us();
     while (!atomic_load_explicit(&s->stopping, memory_order_relaxed)) {
         if (drain(s)) {
@@ -379,6 +499,7 @@ void shale_shard_start(struct shard *s, struct waker **io_wakers)
     event_add(s->wake_event, NULL);
     s->cron_event = event_new(s->base, -1, EV_PERSIST, on_cron, s);
     s->expire_event = evtimer_new(s->base, on_expire, s);
+    s->evict_event = evtimer_new(s->base, on_evict, s);
     struct timeval interval = {0, CRON_INTERVAL_MS * 1000};
     event_add(s->cron_event, &interval);
     if (pthread_create(&s->thread, NULL, shard_main, s) != 0) {
@@ -395,6 +516,7 @@ void shale_shard_stop(struct shard *s)
     pthread_join(s->thread, NULL);
     event_free(s->cron_event);
     event_free(s->expire_event);
+    event_free(s->evict_event);
     event_free(s->wake_event);
     event_base_free(s->base);
 }

@@ -36,6 +36,10 @@ struct shard_public_stats {
     _Atomic uint64_t mem_resident;
     /* Monotonic µs of the shard's last cron (every 100 ms): /healthz. */
     _Atomic int64_t heartbeat_us;
+    /* Shard thread, every batch: bytes its keyspace holds, counted at the
+     * allocation sites (shale_mem_counted_bytes), and keys evicted. */
+    _Atomic uint64_t mem_keyspace;
+    _Atomic uint64_t evicted_keys;
 };
 
 struct shard;
@@ -65,7 +69,16 @@ pthread_t shale_shard_thread(const struct shard *s);
 /* The jemalloc arena the shard thread is bound to (0 under libc). */
 unsigned shale_shard_arena(const struct shard *s);
 /* Main thread, after shale_mem_stats_refresh: reads the shard's arena stats
- * and publishes them in its public stats. */
+ * and publishes them in its public stats; also measures what the arena holds
+ * beyond the counted keyspace, which eviction adds to its exact count. */
 void shale_shard_publish_memory(struct shard *s);
+/* Bytes the shard uses as the maxmemory budget sees them, as of the last
+ * refresh: its arena's allocated bytes (jemalloc), else its keyspace count. */
+uint64_t shale_shard_memory_in_use(const struct shard *s);
+/* The shard's share of maxmemory (EVICT_NO_LIMIT: none). Set by
+ * server/maxmemory.c from the main thread or CONFIG SET; the shard reads it
+ * before its next batch. */
+void shale_shard_set_memory_limit(struct shard *s, uint64_t limit);
+uint64_t shale_shard_memory_limit(const struct shard *s);
 
 #endif

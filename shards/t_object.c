@@ -73,23 +73,39 @@ void shale_cmd_object_encoding(struct exec_ctx *x, struct request *r)
     shale_resp_add_bulk_cstr(&r->reply, enc ? enc : "unknown");
 }
 
-/* No maxmemory-policy exists yet, so the LFU counter is never kept. */
+/* The header's 24 bits hold an LFU counter under an LFU maxmemory policy
+ * and an LRU clock otherwise (shards/keyspace.h); each subcommand answers
+ * only in its mode, with Redis's errors. */
 void shale_cmd_object_freq(struct exec_ctx *x, struct request *r)
 {
-    if (!object_lookup(x, r))
+    struct kobj *o = object_lookup(x, r);
+
+    if (!o)
         return;
-    shale_resp_add_error(&r->reply,
-                         "ERR An LFU maxmemory policy is not selected, access frequency not "
-                         "tracked. Please note that when switching between policies at runtime "
-                         "LRU and LFU data will take some time to adjust.");
+    if (!shale_keyspace_lfu(x->ks)) {
+        shale_resp_add_error(&r->reply,
+                             "ERR An LFU maxmemory policy is not selected, access frequency not "
+                             "tracked. Please note that when switching between policies at "
+                             "runtime LRU and LFU data will take some time to adjust.");
+        return;
+    }
+    shale_resp_add_integer(&r->reply, shale_keyspace_lfu_freq(x->ks, o, x->now_ms));
 }
 
 void shale_cmd_object_idletime(struct exec_ctx *x, struct request *r)
 {
     struct kobj *o = object_lookup(x, r);
 
-    if (o)
-        shale_resp_add_integer(&r->reply, shale_keyspace_idle_ms(o, x->now_ms) / 1000);
+    if (!o)
+        return;
+    if (shale_keyspace_lfu(x->ks)) {
+        shale_resp_add_error(&r->reply,
+                             "ERR An LFU maxmemory policy is selected, idle time not tracked. "
+                             "Please note that when switching between policies at runtime LRU "
+                             "and LFU data will take some time to adjust.");
+        return;
+    }
+    shale_resp_add_integer(&r->reply, shale_keyspace_idle_ms(o, x->now_ms) / 1000);
 }
 
 /* Values are never shared, except that Redis would share small integers. */

@@ -176,7 +176,7 @@ static inline int mask_slot(uint64_t m)
 static void array_alloc(struct table_array *a, size_t nbuckets)
 {
     size_t bytes = nbuckets * sizeof(struct table_bucket);
-    char *p = shale_calloc(1, bytes);
+    char *p = shale_calloc_counted(1, bytes);
     size_t usable = shale_malloc_usable_size(p);
 
     if (((uintptr_t)p & 63) == 0) {
@@ -187,8 +187,8 @@ static void array_alloc(struct table_array *a, size_t nbuckets)
     } else {
         /* libc only promises 16-byte alignment (jemalloc gives 64 for
          * these sizes): align by hand so no bucket straddles two lines. */
-        shale_free(p);
-        p = shale_calloc(1, bytes + 64);
+        shale_free_counted(p);
+        p = shale_calloc_counted(1, bytes + 64);
         usable = shale_malloc_usable_size(p);
         a->buckets = (struct table_bucket *)(((uintptr_t)p + 63) & ~(uintptr_t)63);
         a->nbuckets = nbuckets;
@@ -200,7 +200,7 @@ static void array_alloc(struct table_array *a, size_t nbuckets)
 
 static void array_free(struct table_array *a)
 {
-    shale_free(a->alloc);
+    shale_free_counted(a->alloc);
     memset(a, 0, sizeof *a);
 }
 
@@ -480,7 +480,7 @@ static struct table_bucket *ring_bucket(struct table *t, size_t idx)
 
 struct table *shale_table_create(const struct table_type *type, uint64_t hash_seed)
 {
-    struct table *t = shale_calloc(1, sizeof *t);
+    struct table *t = shale_calloc_counted(1, sizeof *t);
     t->type = type;
     t->seed = hash_seed;
     return t;
@@ -491,7 +491,7 @@ void shale_table_destroy(struct table *t, void (*free_entry)(void *entry))
     if (!t)
         return;
     shale_table_clear(t, free_entry);
-    shale_free(t);
+    shale_free_counted(t);
 }
 
 size_t shale_table_size(const struct table *t)

@@ -348,19 +348,26 @@ static void test_config_file_errors(void **state)
 
 static void test_config_get_patterns(void **state)
 {
-    static const char *const max_names[] = {"client-max-inflight",    "maxclients",
-                                            "proto-max-bulk-len",     "proto-max-multibulk-len",
-                                            "slowlog-max-len",        "hash-max-listpack-entries",
-                                            "hash-max-listpack-value"};
-    static const char *const max_values[] = {"1024", "10000", "536870912", "1048576",
-                                             "128",  "128",   "64"};
+    static const char *const max_names[] = {"client-max-inflight",
+                                            "maxclients",
+                                            "proto-max-bulk-len",
+                                            "proto-max-multibulk-len",
+                                            "slowlog-max-len",
+                                            "hash-max-listpack-entries",
+                                            "hash-max-listpack-value",
+                                            "maxmemory",
+                                            "maxmemory-policy",
+                                            "maxmemory-samples",
+                                            "maxmemory-eviction-tenacity"};
+    static const char *const max_values[] = {"1024", "10000", "536870912",  "1048576", "128", "128",
+                                             "64",   "0",     "noeviction", "5",       "10"};
 #define OPTION_NAME(field, name, type, def, min, max, choices, mode, help) name,
     static const char *const all_names[] = {SHALE_CONFIG_OPTIONS(OPTION_NAME)};
     struct fx *f = *state;
     struct pairs p;
 
     get_pairs(f, "*max*", &p);
-    assert_int_equal(p.n, 7);
+    assert_int_equal(p.n, 11);
     for (int i = 0; i < p.n; i++) {
         assert_string_equal(p.name[i], max_names[i]);
         assert_string_equal(p.value[i], max_values[i]);
