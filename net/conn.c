@@ -20,6 +20,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "net/conn_limits.h"
 #include "net/io_thread.h"
 #include "net/router.h"
 #include "server/clock.h"
@@ -221,6 +222,15 @@ static void arm_write(struct conn *c, int on)
     }
 }
 
+/* The client is not reading as fast as replies come: wait for the socket,
+ * unless it went past client-output-buffer-limit. */
+static void write_blocked(struct conn *c)
+{
+    arm_write(c, 1);
+    if (shale_conn_limits_output_exceeded(c, clock_wall_ms()))
+        shale_conn_close(c);
+}
+
 void shale_conn_flush(struct conn *c)
 {
     if (c->flags & CONN_CLOSED) {
@@ -241,7 +251,7 @@ void shale_conn_flush(struct conn *c)
         ssize_t w = writev(c->fd, iov, n);
         if (w < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                arm_write(c, 1);
+                write_blocked(c);
                 return;
             }
             if (errno == EINTR)
@@ -255,7 +265,7 @@ void shale_conn_flush(struct conn *c)
             size_t rest = c->head->reply.len - c->wpos;
             if (written < rest) {
                 c->wpos += written;
-                arm_write(c, 1);
+                write_blocked(c);
                 return;
             }
             written -= rest;
@@ -381,6 +391,7 @@ static int prepare_read_buffer(struct conn *c)
         shale_log(LOG_WARNING,
                   "Closing client that reached max query buffer length: id=%llu addr=%s",
                   (unsigned long long)c->info.id, c->info.addr);
+        atomic_fetch_add_explicit(&t->stats.qbuf_limit_closed, 1, memory_order_relaxed);
         return -1;
     }
     if (c->rpos + needed <= b->cap && b->len < b->cap)

@@ -38,6 +38,7 @@ struct conn {
     struct resp_parser parser;
     struct request *head, *tail; /* in request order */
     size_t wpos;                 /* bytes of head's reply already written */
+    int64_t obuf_soft_since_ms;  /* over the output soft limit since (0: not); conn_limits.c */
     struct conn *next_active, *prev_active;
     struct conn *next_dirty;
     struct conn *next_resume;

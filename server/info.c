@@ -187,6 +187,10 @@ static void section_stats(struct server *srv, struct resp_buf *out)
         (unsigned long long)sum_io(srv, offsetof(struct io_stats, net_output)));
     add(out, "rejected_connections:%llu\r\n",
         (unsigned long long)atomic_load(&srv->clients.rejected));
+    add(out, "client_query_buffer_limit_disconnections:%llu\r\n",
+        (unsigned long long)sum_io(srv, offsetof(struct io_stats, qbuf_limit_closed)));
+    add(out, "client_output_buffer_limit_disconnections:%llu\r\n",
+        (unsigned long long)sum_io(srv, offsetof(struct io_stats, obuf_limit_closed)));
     add(out, "expired_keys:%llu\r\n",
         (unsigned long long)sum_shards(srv, offsetof(struct shard_public_stats, expired_keys)));
     uint64_t stale = sum_shards(srv, offsetof(struct shard_public_stats, expire_stale_perc_x10000));
