@@ -194,6 +194,14 @@ void shale_router_dispatch(struct io_thread *t, struct conn *c, struct request *
         split_by_key(t, r, 1);
         break;
     case SPLIT_PAIRS_OK:
+        /* Checked here, not only by the handler: splitting an odd count
+         * would read a value past the last argument. */
+        if ((r->argc - cmd->first_key) % 2) {
+            shale_resp_add_errorf(&r->reply, "ERR wrong number of arguments for '%s' command",
+                                  cmd->name);
+            shale_router_finish(r);
+            return;
+        }
         split_by_key(t, r, 2);
         break;
     case FANOUT_RANDOM: /* the part replies are internal: always merged */

@@ -123,8 +123,8 @@ static int parse_whole(const struct resp_limits *lim, int unauth, const uint8_t 
 
 /* The same stream arriving in chunks; each call sees the command's bytes
  * so far in a new buffer, as after conn.c moved them. */
-static int parse_chunked(const struct resp_limits *lim, int unauth, const uint8_t *data,
-                         size_t len, uint32_t seed, struct outcome *out)
+static int parse_chunked(const struct resp_limits *lim, int unauth, const uint8_t *data, size_t len,
+                         uint32_t seed, struct outcome *out)
 {
     struct resp_parser p;
     shale_resp_parser_init(&p, lim);

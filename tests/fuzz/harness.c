@@ -200,3 +200,8 @@ int shale_fuzz_count_replies(const char *buf, size_t len, size_t *consumed)
     *consumed = at;
     return count;
 }
+
+long shale_fuzz_reply_len(const char *buf, size_t len)
+{
+    return value_len(buf, len, 0);
+}

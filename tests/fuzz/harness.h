@@ -40,5 +40,7 @@ int shale_fuzz_done(const struct fuzz_input *in);
  * a missing CRLF, a non-number where a number must be); an incomplete reply
  * at the end is not an error. */
 int shale_fuzz_count_replies(const char *buf, size_t len, size_t *consumed);
+/* Bytes of the one reply at buf, 0 when incomplete, -1 when malformed. */
+long shale_fuzz_reply_len(const char *buf, size_t len);
 
 #endif
