@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -85,8 +86,14 @@ void shale_conn_open(struct io_thread *t, struct conn *c, int fd)
         format_addr(&ss, ci->laddr, sizeof(ci->laddr));
     shale_clients_add(&t->srv->clients, ci);
 
-    c->read_event = event_new(t->base, fd, EV_READ | EV_PERSIST, on_readable, c);
-    c->write_event = event_new(t->base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
+    /* The slot embeds struct event from the headers we were built with;
+     * the library we run with must agree on its size. */
+    if (event_get_struct_event_size() > sizeof(struct event))
+        abort();
+    c->read_event = &c->read_ev;
+    c->write_event = &c->write_ev;
+    event_assign(c->read_event, t->base, fd, EV_READ | EV_PERSIST, on_readable, c);
+    event_assign(c->write_event, t->base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
     event_add(c->read_event, NULL);
 
     c->prev_active = NULL;
@@ -147,8 +154,8 @@ void shale_conn_close(struct conn *c)
         return;
     struct io_thread *t = c->t;
     c->flags |= CONN_CLOSED;
-    event_free(c->read_event);
-    event_free(c->write_event);
+    event_del(c->read_event);
+    event_del(c->write_event);
     c->read_event = c->write_event = NULL;
     close(c->fd);
     c->fd = -1;

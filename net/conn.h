@@ -4,6 +4,7 @@
 #ifndef SHALE_CONN_H
 #define SHALE_CONN_H
 
+#include <event2/event_struct.h>
 #include <stdint.h>
 
 #include "net/resp_parse.h"
@@ -30,9 +31,12 @@ struct conn {
     uint32_t flags;
     uint8_t db;
     uint8_t proto;
-    uint32_t inflight; /* requests in the list */
-    struct event *read_event;
-    struct event *write_event;
+    uint32_t inflight;         /* requests in the list */
+    struct event *read_event;  /* &read_ev while open, NULL when closed */
+    struct event *write_event; /* &write_ev while open */
+    /* The events live in the slot, so a connection costs exactly its slot
+     * of the static plan (mem_plan.c) and connecting allocates nothing. */
+    struct event read_ev, write_ev;
     struct iobuf *rbuf; /* NULL when idle */
     size_t rpos;        /* first unparsed byte in rbuf */
     struct resp_parser parser;

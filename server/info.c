@@ -163,6 +163,7 @@ static void section_memory(struct server *srv, struct resp_buf *out)
     add(out, "shale_shard_memory:%s\r\n",
         shale_mem_has_arena_stats() ? "jemalloc-arenas" : "unavailable-libc");
     add(out, "shale_static_bytes:%zu\r\nshale_static_bytes_human:%s\r\n", plan.static_bytes, h3);
+    add(out, "shale_conn_slot_bytes:%zu\r\n", plan.conn_slot_bytes);
     add(out, "shale_data_budget:%zu\r\n", plan.data_budget);
 }
 

@@ -308,6 +308,14 @@ static void clamp_arg(struct args *a, int i, long long lo, long long hi)
     a->len[i] = strlen(a->scratch[i]);
 }
 
+/* Whether DEBUG SLEEP's argument would make it sleep at all. */
+static int wants_sleep(const struct args *a, int i)
+{
+    char tmp[32] = "";
+    memcpy(tmp, a->ptr[i], a->len[i] < 31 ? a->len[i] : 31);
+    return strtod(tmp, NULL) > 0;
+}
+
 static void build_chaos(struct fuzz_input *in, struct op *op)
 {
     struct args a = {0};
@@ -352,8 +360,8 @@ static void build_chaos(struct fuzz_input *in, struct op *op)
             arg_add(&a, p, n);
         }
     }
-    if (cmd && !strcmp(cmd->name, "debug|sleep") && a.argc >= 3) {
-        a.ptr[2] = "0";
+    if (cmd && !strcmp(cmd->name, "debug|sleep") && a.argc >= 3 && wants_sleep(&a, 2)) {
+        a.ptr[2] = "0"; /* values that would not sleep (negative, nan) stay */
         a.len[2] = 1;
     }
     if (cmd && !strcmp(cmd->name, "debug|populate")) {
