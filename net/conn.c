@@ -409,8 +409,13 @@ static int prepare_read_buffer(struct conn *c)
         c->rpos = 0;
         return 0;
     }
-    /* A large argument gets a buffer sized for it at once. */
+    /* A large argument gets a buffer sized for it at once. Input whose size
+     * the parser cannot know yet (a long line) doubles, up to the limit:
+     * growing by what one read brings made a 64 KB line cost O(n^2) copying. */
     size_t cap = needed > IOBUF_SIZE ? needed : IOBUF_SIZE;
+    size_t limit = (size_t)config_live(t->srv->cfg, client_query_buffer_limit);
+    if (cap < 2 * unparsed)
+        cap = 2 * unparsed < limit ? 2 * unparsed : limit; /* >= needed, checked above */
     struct iobuf *nb = shale_iobuf_get(&t->bufs, cap);
     memcpy(nb->data, b->data + c->rpos, unparsed);
     nb->len = unparsed;
