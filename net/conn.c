@@ -148,6 +148,22 @@ static void maybe_release_rbuf(struct conn *c)
     }
 }
 
+/* A closed connection leaves the resume list at once: when every request of
+ * a paused reader was already done (closed by the output limit from the
+ * cron), no completion would ever walk that list again, and the slot and
+ * its parser arrays were never given back. */
+static void leave_resume_list(struct conn *c)
+{
+    if (!(c->flags & CONN_ON_RESUME))
+        return;
+    for (struct conn **link = &c->t->resume; *link; link = &(*link)->next_resume)
+        if (*link == c) {
+            *link = c->next_resume;
+            break;
+        }
+    c->flags &= ~(uint32_t)CONN_ON_RESUME;
+}
+
 void shale_conn_close(struct conn *c)
 {
     if (c->flags & CONN_CLOSED)
@@ -172,6 +188,7 @@ void shale_conn_close(struct conn *c)
         shale_iobuf_put(&t->bufs, c->rbuf);
         c->rbuf = NULL;
     }
+    leave_resume_list(c);
     /* Finished replies go now; requests still on a shard come back later
      * and are dropped then (see shale_conn_flush). */
     shale_conn_flush(c);

@@ -473,7 +473,7 @@ def main():
 
 def plot(csv, png, minutes):
     script = """
-set terminal png size 900,420
+set terminal png size 900,420 noenhanced
 set output '%s'
 set title 'shale soak: RSS and used_memory over %.0f minutes'
 set xlabel 'seconds'
