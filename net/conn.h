@@ -31,22 +31,24 @@ struct conn {
     uint32_t flags;
     uint8_t db;
     uint8_t proto;
-    uint32_t inflight;         /* requests in the list */
-    struct event *read_event;  /* &read_ev while open, NULL when closed */
-    struct event *write_event; /* &write_ev while open */
-    /* The events live in the slot, so a connection costs exactly its slot
-     * of the static plan (mem_plan.c) and connecting allocates nothing. */
+    uint32_t inflight; /* requests in the list */
+    struct event *read_event;
+    struct event *write_event;
+    /* read_event and write_event point here: the events live in the slot,
+     * so a connection costs exactly its slot of the static plan
+     * (server/mem_plan.c) and connecting allocates nothing. */
     struct event read_ev, write_ev;
     struct iobuf *rbuf; /* NULL when idle */
     size_t rpos;        /* first unparsed byte in rbuf */
     struct resp_parser parser;
     struct request *head, *tail; /* in request order */
     size_t wpos;                 /* bytes of head's reply already written */
-    int64_t obuf_soft_since_ms;  /* over the output soft limit since (0: not); conn_limits.c */
     struct conn *next_active, *prev_active;
     struct conn *next_dirty;
     struct conn *next_resume;
     struct client_info info;
+    /* Over the output soft limit since (ms; 0: not). net/conn_limits.c */
+    int64_t obuf_soft_since_ms;
 };
 
 /* Sets up a connection slot for an accepted socket. */

@@ -265,7 +265,10 @@ static void *io_main(void *arg)
         int freed = take_back_from_shards(t);
         busy |= freed;
         write_ready_replies(t);
-        if (freed && t->resume)
+        /* Not only after shard replies: a reader paused at its in-flight
+         * cap may be freed by writes alone (keyless commands, or a slow
+         * reader that reads again); gating on `freed` left them paused. */
+        if (t->resume)
             resume_paused_readers(t);
         write_ready_replies(t);
         wake_shards(t);

@@ -21,13 +21,14 @@ struct ring;
 
 /* Counters read by INFO on any thread (relaxed). */
 struct io_stats {
-    _Atomic uint64_t commands;          /* total_commands_processed */
-    _Atomic uint64_t net_input;         /* bytes */
-    _Atomic uint64_t net_output;        /* bytes */
-    _Atomic uint64_t qbuf_limit_closed; /* client_query_buffer_limit_disconnections */
-    _Atomic uint64_t obuf_limit_closed; /* client_output_buffer_limit_disconnections */
-    _Atomic uint64_t *cmd_calls;        /* [command index] */
-    _Atomic uint64_t *cmd_usec;         /* [command index] */
+    _Atomic uint64_t commands;   /* total_commands_processed */
+    _Atomic uint64_t net_input;  /* bytes */
+    _Atomic uint64_t net_output; /* bytes */
+    _Atomic uint64_t *cmd_calls; /* [command index] */
+    _Atomic uint64_t *cmd_usec;  /* [command index] */
+    /* client_query_buffer_limit_disconnections, client_output_buffer_limit_disconnections */
+    _Atomic uint64_t qbuf_limit_closed;
+    _Atomic uint64_t obuf_limit_closed;
 };
 
 struct io_thread {

@@ -11,9 +11,8 @@ bench_pkgs="$build_pkgs redis-server redis-tools python3"
 # libevent*.a and libjemalloc.a come with the build set), nm, file(1).
 # The static smoke test in `make test` also needs redis-cli (the test set).
 static_pkgs="$build_pkgs libc6-dev zlib1g-dev binutils file"
-# make fuzz: clang 14 with libFuzzer and the sanitizer runtimes; hiredis's
-# reply reader checks that replies are well-formed RESP.
-fuzz_pkgs="$build_pkgs clang libclang-rt-14-dev libhiredis-dev"
+# make fuzz: clang 14 with libFuzzer and the sanitizer runtimes.
+fuzz_pkgs="$build_pkgs clang libclang-rt-14-dev"
 # scripts/soak.py: redis-py, and gnuplot for the RSS plot.
 soak_pkgs="$build_pkgs python3 python3-redis gnuplot-nox"
 

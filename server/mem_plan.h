@@ -12,15 +12,16 @@
 struct config;
 
 struct mem_plan {
-    size_t request_bytes;   /* per I/O thread: request slots */
-    size_t conn_bytes;      /* per I/O thread: connection slots */
-    size_t conn_slot_bytes; /* one connection slot: all a connected client costs here */
-    size_t iobuf_bytes;     /* per I/O thread: read buffers, header included */
-    size_t io_ring_bytes;   /* per I/O thread: its inbox of accepted sockets */
-    size_t per_io;          /* the four above */
-    size_t per_shard;       /* rings to and from every I/O thread */
-    size_t static_bytes;    /* nio x per_io + nshards x per_shard */
-    size_t data_budget;     /* bytes left for data; 0 = unlimited (no maxmemory yet) */
+    size_t request_bytes; /* per I/O thread: request slots */
+    size_t conn_bytes;    /* per I/O thread: connection slots */
+    size_t iobuf_bytes;   /* per I/O thread: read buffers, header included */
+    size_t io_ring_bytes; /* per I/O thread: its inbox of accepted sockets */
+    size_t per_io;        /* the four above */
+    size_t per_shard;     /* rings to and from every I/O thread */
+    size_t static_bytes;  /* nio x per_io + nshards x per_shard */
+    size_t data_budget;   /* bytes left for data; 0 = unlimited (no maxmemory yet) */
+    /* One connection slot, its events included: all a connected client costs. */
+    size_t conn_slot_bytes;
 };
 
 void shale_mem_plan_compute(const struct config *cfg, int nio, int nshards, struct mem_plan *out);

@@ -492,13 +492,10 @@ static void turn(struct fuzz_input *sched)
         }
         ring_publish(out);
     }
-    int freed = 0;
     for (int s = 0; s < NSHARDS; s++) {
         struct request *r;
-        while ((r = ring_pop(t->from_shard[s])) != NULL) {
+        while ((r = ring_pop(t->from_shard[s])) != NULL)
             shale_router_complete(t, r);
-            freed = 1;
-        }
     }
     while (t->dirty) {
         struct conn *c = t->dirty;
@@ -506,9 +503,9 @@ static void turn(struct fuzz_input *sched)
         c->flags &= ~(uint32_t)CONN_DIRTY;
         shale_conn_flush(c);
     }
-    /* As io_main: paused readers are looked at when requests came back. */
+    /* As io_main: paused readers are looked at every turn. */
     struct conn **link = &t->resume;
-    while (freed && *link) {
+    while (*link) {
         struct conn *c = *link;
         if (shale_conn_try_resume(c)) {
             *link = c->next_resume;

@@ -268,6 +268,72 @@ static void test_closed_slow_readers_free_their_slots(void **state)
     assert_int_equal(shale_test_server_stop(s), 0);
 }
 
+/*
+ * Pipelines n copies of cmd on a new connection without reading for
+ * pause_ms (the server pauses the reader at its in-flight cap), then reads
+ * while sending the rest; returns the bytes of replies received before the
+ * server went quiet for 3 s.
+ */
+static long long pipeline_then_read(struct test_server *s, const char *cmd, long n, int pause_ms)
+{
+    size_t clen = strlen(cmd), total = clen * (size_t)n, off = 0;
+    char *req = malloc(total);
+    for (long i = 0; i < n; i++)
+        memcpy(req + (size_t)i * clen, cmd, clen);
+    int fd = tcp_connect(shale_test_server_port(s));
+    long long start = shale_test_now_ms(), got = 0, quiet_since = 0;
+    char *buf = malloc(1 << 20);
+    for (;;) {
+        int reading = shale_test_now_ms() - start >= pause_ms;
+        struct pollfd p = {.fd = fd,
+                           .events = (off < total ? POLLOUT : 0) | (reading ? POLLIN : 0)};
+        poll(&p, 1, 50);
+        if (off < total && (p.revents & POLLOUT)) {
+            ssize_t w = send(fd, req + off, total - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (w > 0)
+                off += (size_t)w;
+        }
+        if (reading) {
+            ssize_t r = recv(fd, buf, 1 << 20, MSG_DONTWAIT);
+            if (r > 0) {
+                got += r;
+                quiet_since = 0;
+            } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+                break;
+            } else if (!quiet_since) {
+                quiet_since = shale_test_now_ms();
+            } else if (shale_test_now_ms() - quiet_since > 3000) {
+                break;
+            }
+        }
+    }
+    close(fd);
+    free(buf);
+    free(req);
+    return got;
+}
+
+/*
+ * A reader paused at client-max-inflight is resumed once its replies are
+ * written, also when none of its commands went to a shard (keyless ones)
+ * and when it is a slow reader that starts reading again: the I/O thread
+ * looked at paused readers only after a shard handed requests back, so both
+ * stalled for ever (found by fuzz_commands with a small in-flight cap).
+ */
+static void test_paused_readers_resume(void **state)
+{
+    static const char *const shale_args[] = {"--client-max-inflight", "16", NULL};
+    struct test_server *s = start(NULL, shale_args);
+    set_value(s);
+    /* 3000 PINGs in one go: 16 at a time, answered on the I/O thread. */
+    assert_int_equal(pipeline_then_read(s, "PING\r\n", 3000, 0), 3000LL * 7);
+    /* 20,000 GETs of 1 KB, not read for a second, then read. */
+    const long long reply = 5 + 2 + VALUE_LEN + 2; /* "$1024\r\n" value "\r\n" */
+    assert_int_equal(pipeline_then_read(s, "*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n", 20000, 1000),
+                     20000 * reply);
+    assert_int_equal(shale_test_server_stop(s), 0);
+}
+
 /* ---- 10,000 idle connections ------------------------------------------- */
 
 static void test_idle_connections_cost_their_slots(void **state)
@@ -512,6 +578,7 @@ int main(void)
         cmocka_unit_test(test_output_soft_limit_closes_after_seconds),
         cmocka_unit_test(test_no_limit_reads_pause_and_memory_stays_bounded),
         cmocka_unit_test(test_closed_slow_readers_free_their_slots),
+        cmocka_unit_test(test_paused_readers_resume),
         cmocka_unit_test(test_idle_connections_cost_their_slots),
         cmocka_unit_test(test_slowloris_does_not_hold_a_thread),
         cmocka_unit_test(test_query_buffer_limit_closes_and_counts),
