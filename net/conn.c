@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -23,6 +24,7 @@
 #include "net/access.h"
 #include "net/accounting.h"
 #include "net/cmd_client.h"
+#include "net/conn_limits.h"
 #include "net/io_thread.h"
 #include "net/multi.h"
 #include "net/router.h"
@@ -93,8 +95,14 @@ void shale_conn_open(struct io_thread *t, struct conn *c, int fd)
         format_addr(&ss, ci->laddr, sizeof(ci->laddr));
     shale_clients_add(&t->srv->clients, ci);
 
-    c->read_event = event_new(t->base, fd, EV_READ | EV_PERSIST, on_readable, c);
-    c->write_event = event_new(t->base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
+    /* The slot embeds struct event from the headers we were built with;
+     * the library we run with must agree on its size. */
+    if (event_get_struct_event_size() > sizeof(struct event))
+        abort();
+    c->read_event = &c->read_ev;
+    c->write_event = &c->write_ev;
+    event_assign(c->read_event, t->base, fd, EV_READ | EV_PERSIST, on_readable, c);
+    event_assign(c->write_event, t->base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
     event_add(c->read_event, NULL);
 
     c->prev_active = NULL;
@@ -150,14 +158,30 @@ static void maybe_release_rbuf(struct conn *c)
     }
 }
 
+/* A closed connection leaves the resume list at once: when every request of
+ * a paused reader was already done (closed by the output limit from the
+ * cron), no completion would ever walk that list again, and the slot and
+ * its parser arrays were never given back. */
+static void leave_resume_list(struct conn *c)
+{
+    if (!(c->flags & CONN_ON_RESUME))
+        return;
+    for (struct conn **link = &c->t->resume; *link; link = &(*link)->next_resume)
+        if (*link == c) {
+            *link = c->next_resume;
+            break;
+        }
+    c->flags &= ~(uint32_t)CONN_ON_RESUME;
+}
+
 void shale_conn_close(struct conn *c)
 {
     if (c->flags & CONN_CLOSED)
         return;
     struct io_thread *t = c->t;
     c->flags |= CONN_CLOSED;
-    event_free(c->read_event);
-    event_free(c->write_event);
+    event_del(c->read_event);
+    event_del(c->write_event);
     c->read_event = c->write_event = NULL;
     close(c->fd);
     c->fd = -1;
@@ -175,6 +199,7 @@ void shale_conn_close(struct conn *c)
         shale_iobuf_put(&t->bufs, c->rbuf);
         c->rbuf = NULL;
     }
+    leave_resume_list(c);
     /* Finished replies go now; requests still on a shard come back later
      * and are dropped then (see shale_conn_flush). */
     shale_conn_flush(c);
@@ -233,6 +258,17 @@ static void arm_write(struct conn *c, int on)
     }
 }
 
+/* The client is not reading as fast as replies come: wait for the socket,
+ * unless it went past client-output-buffer-limit. */
+static void write_blocked(struct conn *c)
+{
+    arm_write(c, 1);
+    if (shale_conn_limits_output_exceeded(c, clock_wall_ms()))
+        shale_conn_close(c);
+    else
+        shale_client_publish(c);
+}
+
 void shale_conn_flush(struct conn *c)
 {
     if (c->flags & CONN_CLOSED) {
@@ -253,8 +289,7 @@ void shale_conn_flush(struct conn *c)
         ssize_t w = writev(c->fd, iov, n);
         if (w < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                arm_write(c, 1);
-                shale_client_publish(c);
+                write_blocked(c);
                 return;
             }
             if (errno == EINTR)
@@ -268,8 +303,7 @@ void shale_conn_flush(struct conn *c)
             size_t rest = c->head->reply.len - c->wpos;
             if (written < rest) {
                 c->wpos += written;
-                arm_write(c, 1);
-                shale_client_publish(c);
+                write_blocked(c);
                 return;
             }
             written -= rest;
@@ -312,9 +346,14 @@ static void reply_error_now(struct conn *c, const char *msg)
 static int can_take_request(struct conn *c)
 {
     struct io_thread *t = c->t;
-    /* A command split over every shard takes one slot per shard plus its own. */
+    /* A command split over every shard takes one slot per shard plus its
+     * own; beyond that, 2 x shards + 2 stay free for the later rounds of
+     * the one command of this thread that may be running in rounds
+     * (net/txn.h: MSETNX takes up to 2 x shards parts, EXEC one command's
+     * worth at a time), which allocate after their admission. */
+    uint32_t n = (uint32_t)t->srv->nshards;
     return c->inflight < (uint32_t)config_live(t->srv->cfg, client_max_inflight) &&
-           t->requests_free > (uint32_t)t->srv->nshards + 1;
+           t->requests_free > (n + 1) + (2 * n + 2);
 }
 
 static void protocol_error(struct conn *c)
@@ -409,6 +448,7 @@ static int prepare_read_buffer(struct conn *c)
         shale_log(LOG_WARNING,
                   "Closing client that reached max query buffer length: id=%llu addr=%s",
                   (unsigned long long)c->info.id, c->info.addr);
+        atomic_fetch_add_explicit(&t->stats.qbuf_limit_closed, 1, memory_order_relaxed);
         return -1;
     }
     if (c->rpos + needed <= b->cap && b->len < b->cap)
@@ -419,8 +459,13 @@ static int prepare_read_buffer(struct conn *c)
         c->rpos = 0;
         return 0;
     }
-    /* A large argument gets a buffer sized for it at once. */
+    /* A large argument gets a buffer sized for it at once. Input whose size
+     * the parser cannot know yet (a long line) doubles, up to the limit:
+     * growing by what one read brings made a 64 KB line cost O(n^2) copying. */
     size_t cap = needed > IOBUF_SIZE ? needed : IOBUF_SIZE;
+    size_t limit = (size_t)config_live(t->srv->cfg, client_query_buffer_limit);
+    if (cap < 2 * unparsed)
+        cap = 2 * unparsed < limit ? 2 * unparsed : limit; /* >= needed, checked above */
     struct iobuf *nb = shale_iobuf_get(&t->bufs, cap);
     memcpy(nb->data, b->data + c->rpos, unparsed);
     nb->len = unparsed;

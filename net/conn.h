@@ -4,6 +4,7 @@
 #ifndef SHALE_CONN_H
 #define SHALE_CONN_H
 
+#include <event2/event_struct.h>
 #include <stdint.h>
 
 #include "net/resp_parse.h"
@@ -44,6 +45,10 @@ struct conn {
     struct multi_state *multi; /* MULTI queue and WATCHed keys, or NULL */
     struct event *read_event;
     struct event *write_event;
+    /* read_event and write_event point here: the events live in the slot,
+     * so a connection costs exactly its slot of the static plan
+     * (server/mem_plan.c) and connecting allocates nothing. */
+    struct event read_ev, write_ev;
     struct iobuf *rbuf; /* NULL when idle */
     size_t rpos;        /* first unparsed byte in rbuf */
     struct resp_parser parser;
@@ -54,6 +59,8 @@ struct conn {
     struct conn *next_dirty;
     struct conn *next_resume;
     struct client_info info;
+    /* Over the output soft limit since (ms; 0: not). net/conn_limits.c */
+    int64_t obuf_soft_since_ms;
 };
 
 /* Sets up a connection slot for an accepted socket. */

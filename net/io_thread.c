@@ -17,6 +17,7 @@
 
 #include "net/cmd_client.h"
 #include "net/conn.h"
+#include "net/conn_limits.h"
 #include "net/drain.h"
 #include "net/router.h"
 #include "net/slowlog.h"
@@ -244,22 +245,23 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     shale_waker_drain(&t->waker);
 }
 
-/* Once a second: close clients idle past `timeout`. */
+/* Once a second: close clients idle past `timeout`, and blocked writers
+ * that stayed over the output soft limit (no new reply would check them). */
 static void on_cron(evutil_socket_t fd, short what, void *arg)
 {
     struct io_thread *t = arg;
     shale_slowlog_tidy(t);
     atomic_store_explicit(&t->stats.heartbeat_us, clock_mono_us(), memory_order_relaxed);
     long long timeout = config_live(t->srv->cfg, timeout);
-    if (!timeout)
-        return;
     int64_t now = clock_wall_ms();
     struct conn *c = t->active;
     while (c) {
         struct conn *next = c->next_active;
         int64_t last = atomic_load_explicit(&c->info.last_ms, memory_order_relaxed);
-        if (!c->head && now - last > timeout * 1000) {
+        if (timeout && !c->head && now - last > timeout * 1000) {
             shale_log(LOG_VERBOSE, "Closing idle client id=%llu", (unsigned long long)c->info.id);
+            shale_conn_close(c);
+        } else if ((c->flags & CONN_WRITE_ARMED) && shale_conn_limits_output_exceeded(c, now)) {
             shale_conn_close(c);
         }
         c = next;
@@ -281,7 +283,10 @@ static void *io_main(void *arg)
         int freed = take_back_from_shards(t);
         busy |= freed;
         write_ready_replies(t);
-        if (freed && t->resume)
+        /* Not only after shard replies: a reader paused at its in-flight
+         * cap may be freed by writes alone (keyless commands, or a slow
+         * reader that reads again); gating on `freed` left them paused. */
+        if (t->resume)
             resume_paused_readers(t);
         write_ready_replies(t);
         wake_shards(t);

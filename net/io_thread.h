@@ -34,6 +34,9 @@ struct io_stats {
     _Atomic int64_t heartbeat_us;
     /* Per-command reply latency (server/latency.h), single writer. */
     struct latency *latency;
+    /* client_query_buffer_limit_disconnections, client_output_buffer_limit_disconnections */
+    _Atomic uint64_t qbuf_limit_closed;
+    _Atomic uint64_t obuf_limit_closed;
 };
 
 struct io_thread {

@@ -41,12 +41,14 @@ struct multi_state {
     struct watched_key *watched;
 };
 
-/* What EXEC runs: the state taken from the connection, and its progress. */
+/* What EXEC runs: the state taken from the connection, and its progress.
+ * Commands go out in windows that fit the request pool; a window's replies
+ * are copied into EXEC's reply when it is back, and its parts freed. */
 struct exec_job {
     struct multi_state state;
     struct queued_cmd *next; /* the first command not sent yet */
-    int sent;
-    struct request **parts; /* [count] in queue order */
+    int window;              /* commands in the window out now */
+    struct request **parts;  /* [count]: the window's parts in queue order */
 };
 
 static const struct command *internal_row(const char *container, const char *sub)
@@ -110,6 +112,7 @@ static void fill_keys_message(struct request *r, const struct command *cmd,
     r->cmd = cmd;
     r->db = first->db;
     r->shard = first->shard;
+    shale_watch_token_get(tok); /* until the shard has run it */
     r->aux = tok;
 }
 
@@ -364,42 +367,66 @@ static int runs_in_rounds(struct io_thread *t, const struct queued_cmd *q)
     return q->argc > 2 && shale_router_shard_of_key(t, q->argv[2]) != shard;
 }
 
-int shale_multi_exec_round(struct io_thread *t, struct request *r)
+/* The window that just came back: its replies, in queue order, into EXEC's
+ * reply; its parts back to the pool. */
+static void take_window(struct io_thread *t, struct request *r, struct exec_job *job)
 {
-    struct exec_job *job = r->aux;
-    struct conn *c = r->conn;
-    if (r->round == 0 && job->state.token &&
-        atomic_load_explicit(&job->state.token->dirty, memory_order_relaxed)) {
-        shale_resp_add_null_array(&r->reply);
-        end_job(t, r);
-        return 1;
+    for (int i = 0; i < job->window; i++)
+        shale_resp_add_raw(&r->reply, job->parts[i]->reply.data, job->parts[i]->reply.len);
+    job->window = 0;
+    while (r->parts) {
+        struct request *p = r->parts;
+        r->parts = p->next;
+        shale_io_request_put(t, p);
     }
-    /* Keep slots for the parts of split commands and for other clients. */
-    uint32_t reserve = 2 * (uint32_t)t->srv->nshards + 2;
-    while (job->next && (r->parts_pending == 0 || t->requests_free > reserve)) {
+}
+
+/* Sends queued commands while the pool has room for the most one command
+ * may take (a split over every shard, or the rounds of MSETNX); at least
+ * one, which the pool's admission reserve guarantees room for
+ * (net/conn.c). Stops after a command that runs rounds of its own. */
+static void send_window(struct io_thread *t, struct request *r, struct exec_job *job)
+{
+    struct conn *c = r->conn;
+    uint32_t need = 2 * (uint32_t)t->srv->nshards + 1;
+    while (job->next && (job->window == 0 || t->requests_free > need)) {
         struct queued_cmd *q = job->next;
         job->next = q->next;
         struct request *p = shale_router_new_part(t, r, 0);
-        job->parts[job->sent++] = p;
+        job->parts[job->window++] = p;
         p->cmd = q->cmd;
         p->argv = q->argv;
         p->argc = q->argc;
         p->db = c->db; /* a SELECT queued earlier has run already */
         p->part = 0;   /* a command of its own: counted as a call */
+        p->round = 0;  /* ... and runs its own rounds, if any */
         if (shale_router_run(t, c, p))
             r->parts_pending--; /* answered right here */
         else if (runs_in_rounds(t, q))
             break;
     }
-    if (r->parts_pending > 0)
-        return 0; /* the round is out; called again when it is back */
-    if (job->next) {
-        r->round++; /* every part was answered here: go on at once */
-        return shale_multi_exec_round(t, r);
+}
+
+int shale_multi_exec_round(struct io_thread *t, struct request *r)
+{
+    struct exec_job *job = r->aux;
+    if (r->round == 0) {
+        if (job->state.token &&
+            atomic_load_explicit(&job->state.token->dirty, memory_order_relaxed)) {
+            shale_resp_add_null_array(&r->reply);
+            end_job(t, r);
+            return 1;
+        }
+        shale_resp_add_array_len(&r->reply, job->state.count);
     }
-    shale_resp_add_array_len(&r->reply, job->sent);
-    for (int i = 0; i < job->sent; i++)
-        shale_resp_add_raw(&r->reply, job->parts[i]->reply.data, job->parts[i]->reply.len);
-    end_job(t, r);
-    return 1;
+    for (;;) {
+        take_window(t, r, job);
+        if (!job->next) {
+            end_job(t, r);
+            return 1;
+        }
+        send_window(t, r, job);
+        if (r->parts_pending > 0)
+            return 0; /* called again when the window is back */
+    }
 }

@@ -107,15 +107,16 @@ void shale_router_send_parts(struct io_thread *t, struct request *r)
 }
 
 /* A connection with a request waiting for an atomic batch sends its later
- * shard work through the same queue, so it runs in the order it was sent. */
-static int must_follow(const struct request *r)
+ * shard work through the same queue, so it runs in the order it was sent;
+ * so does every connection while a command runs in rounds (net/txn.h). */
+static int must_follow(const struct io_thread *t, const struct request *r)
 {
-    return r->conn && r->conn->txn_queued;
+    return r->conn && (r->conn->txn_queued || shale_txn_in_rounds(t));
 }
 
 static void send_one(struct io_thread *t, int shard, struct request *r)
 {
-    if (must_follow(r)) {
+    if (must_follow(t, r)) {
         r->shard = (uint16_t)shard;
         r->txn = TXN_FOLLOW_ONE;
         shale_txn_enqueue(t, r);
@@ -126,7 +127,7 @@ static void send_one(struct io_thread *t, int shard, struct request *r)
 
 void shale_router_submit_parts(struct io_thread *t, struct request *r)
 {
-    if (must_follow(r)) {
+    if (must_follow(t, r)) {
         r->txn = TXN_FOLLOW_PARTS;
         shale_txn_enqueue(t, r);
         return;
@@ -279,6 +280,14 @@ static void route(struct io_thread *t, struct request *r)
         split_by_key(t, r, 1);
         break;
     case SPLIT_PAIRS_OK:
+        /* Checked here, not only by the handler: splitting an odd count
+         * would read a value past the last argument. */
+        if ((r->argc - cmd->first_key) % 2) {
+            shale_resp_add_errorf(&r->reply, "ERR wrong number of arguments for '%s' command",
+                                  cmd->name);
+            shale_router_finish(r);
+            return;
+        }
         split_by_key(t, r, 2);
         break;
     case FANOUT_RANDOM: /* the part replies are internal: always merged */

@@ -6,6 +6,7 @@
 #include "net/conn.h"
 #include "net/io_thread.h"
 #include "net/router.h"
+#include "server/command.h"
 #include "server/mem.h"
 #include "server/server.h"
 
@@ -61,29 +62,42 @@ static void release_batch(struct io_thread *t)
         start_batch(t);
 }
 
-/* Every shard is held: send the batch's requests in queue order, so each
- * shard sees them in the order their connections sent them. */
+/* Sends the batch's requests in queue order, so each shard sees them in
+ * the order their connections sent them. A command that runs in rounds
+ * (RENAME, MSETNX, COPY across shards, EXEC) is sent alone: what follows
+ * it waits until its last round is back, or a later request would reach a
+ * shard between two of its rounds. */
+static void send_rest(struct io_thread *t)
+{
+    struct txn_coord *x = &t->txn;
+    x->sending = 1;
+    while (x->rest && !x->in_rounds) {
+        struct request *r = x->rest;
+        x->rest = r->txn_next;
+        r->txn_next = NULL;
+        if (r->conn)
+            r->conn->txn_queued--;
+        if (r->txn == TXN_ATOMIC && r->cmd->coordinate)
+            x->in_rounds = r; /* cleared by shale_txn_finished */
+        shale_router_run_queued(t, r);
+    }
+    x->sending = 0;
+    if (!x->rest && x->unfinished == 0)
+        release_batch(t);
+}
+
+/* Every shard is held. */
 static void run_batch(struct io_thread *t)
 {
     struct txn_coord *x = &t->txn;
     x->state = TXN_RUNNING;
     x->batches++;
-    struct request *r = x->batch;
+    x->rest = x->batch;
     x->batch = NULL;
-    uint32_t atomic = 0;
-    for (struct request *p = r; p; p = p->txn_next)
-        atomic += p->txn == TXN_ATOMIC;
-    x->unfinished = atomic;
-    while (r) {
-        struct request *next = r->txn_next;
-        r->txn_next = NULL;
-        if (r->conn)
-            r->conn->txn_queued--;
-        shale_router_run_queued(t, r);
-        r = next;
-    }
-    if (atomic == 0)
-        release_batch(t);
+    x->unfinished = 0;
+    for (struct request *p = x->rest; p; p = p->txn_next)
+        x->unfinished += p->txn == TXN_ATOMIC;
+    send_rest(t);
 }
 
 static void start_batch(struct io_thread *t)
@@ -129,6 +143,14 @@ void shale_txn_finished(struct io_thread *t, struct request *r)
 {
     struct txn_coord *x = &t->txn;
     r->txn = TXN_NONE;
-    if (--x->unfinished == 0)
-        release_batch(t);
+    x->unfinished--;
+    if (x->in_rounds == r)
+        x->in_rounds = NULL;
+    if (!x->sending)
+        send_rest(t); /* what waited for r, then the release when all is done */
+}
+
+int shale_txn_in_rounds(const struct io_thread *t)
+{
+    return t->txn.in_rounds != NULL;
 }

@@ -13,7 +13,10 @@
  * or run forms the next batch, which holds the union of its shards once. A
  * connection with a request waiting in the queue routes its later shard
  * requests through the queue too (as followers), so its pipeline keeps its
- * order. Single-shard work of other connections never waits.
+ * order. Single-shard work of other connections waits only while a command
+ * that runs in rounds (RENAME, MSETNX, COPY across shards; EXEC) is between
+ * two of its rounds: the shards are held by this I/O thread, and nothing it
+ * sends may land between those rounds.
  *
  * I/O thread only. */
 #ifndef SHALE_TXN_H
@@ -33,7 +36,10 @@ enum txn_state {
 struct txn_coord {
     enum txn_state state;
     struct request *queue_head, *queue_tail; /* the next batch, via txn_next */
-    struct request *batch;                   /* the batch being acquired or run */
+    struct request *batch;                   /* the batch being acquired */
+    struct request *rest;                    /* the running batch's requests not sent yet */
+    struct request *in_rounds;               /* sent, runs in rounds: the rest waits for it */
+    int sending;                             /* inside the loop that sends the rest */
     uint32_t unfinished;                     /* atomic requests of the batch still running */
     int next;                                /* the shard whose HOLD is out */
     uint8_t *want;                           /* [nshards] the batch needs this shard */
@@ -51,6 +57,9 @@ void shale_txn_enqueue(struct io_thread *t, struct request *r);
 void shale_txn_held(struct io_thread *t, struct request *hold);
 /* An atomic request of the running batch has its reply. */
 void shale_txn_finished(struct io_thread *t, struct request *r);
+/* A command of the running batch is between two of its rounds: shard work
+ * of this thread must queue behind it. */
+int shale_txn_in_rounds(const struct io_thread *t);
 
 /* Marks in want[] every shard r needs held: those of its keys, or for
  * EXEC those of its queued commands and watched keys. */

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian packages a shale target needs, only those missing.
-# Usage: scripts/deps.sh build|test|bench|static
+# Usage: scripts/deps.sh build|test|bench|static|fuzz|soak
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -eu
 
@@ -11,13 +11,19 @@ bench_pkgs="$build_pkgs redis-server redis-tools python3"
 # libevent*.a and libjemalloc.a come with the build set), nm, file(1).
 # The static smoke test in `make test` also needs redis-cli (the test set).
 static_pkgs="$build_pkgs libc6-dev zlib1g-dev binutils file"
+# make fuzz: clang 14 with libFuzzer and the sanitizer runtimes.
+fuzz_pkgs="$build_pkgs clang libclang-rt-14-dev"
+# scripts/soak.py: redis-py, and gnuplot for the RSS plot.
+soak_pkgs="$build_pkgs python3 python3-redis gnuplot-nox"
 
 case "${1:-build}" in
   build) wanted=$build_pkgs ;;
   test)  wanted=$test_pkgs ;;
   bench) wanted=$bench_pkgs ;;
   static) wanted=$static_pkgs ;;
-  *) echo "usage: $0 build|test|bench|static" >&2; exit 2 ;;
+  fuzz)  wanted=$fuzz_pkgs ;;
+  soak)  wanted=$soak_pkgs ;;
+  *) echo "usage: $0 build|test|bench|static|fuzz|soak" >&2; exit 2 ;;
 esac
 
 missing=""

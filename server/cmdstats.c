@@ -153,6 +153,10 @@ static uint64_t raw_counter(struct server *srv, enum stat_counter which)
         return sum_io(srv, offsetof(struct io_stats, net_output));
     case STAT_REJECTED_CONNECTIONS:
         return LOAD(srv->clients.rejected);
+    case STAT_QBUF_LIMIT_DISCONNECTIONS:
+        return sum_io(srv, offsetof(struct io_stats, qbuf_limit_closed));
+    case STAT_OBUF_LIMIT_DISCONNECTIONS:
+        return sum_io(srv, offsetof(struct io_stats, obuf_limit_closed));
     case STAT_EXPIRED_KEYS:
         return sum_shards(srv, offsetof(struct shard_public_stats, expired_keys));
     case STAT_EXPIRED_TIME_CAP_REACHED:

@@ -15,6 +15,7 @@
 
 #include "server/glob.h"
 #include "server/mem.h"
+#include "server/obuf_limit.h"
 
 struct option {
     const char *name;
@@ -132,16 +133,29 @@ struct parsed {
     char *str; /* CONFIG_STRING: owned until stored */
 };
 
-static int parse_value(const struct option *o, const char *text, struct parsed *out, char *err,
-                       size_t errlen)
+/* Strings with a syntax of their own are checked, merged into the current
+ * value as Redis does (client-output-buffer-limit changes only the classes
+ * named) and kept in canonical form. */
+static int parse_string(const struct config *cfg, const struct option *o, const char *text,
+                        struct parsed *out, char *err, size_t errlen)
+{
+    if (o->offset == offsetof(struct config, client_output_buffer_limit))
+        return shale_obuf_limit_normalize(
+            __atomic_load_n(&cfg->client_output_buffer_limit, __ATOMIC_ACQUIRE), text, &out->str,
+            err, errlen);
+    out->str = shale_strdup(text);
+    return 0;
+}
+
+static int parse_value(const struct config *cfg, const struct option *o, const char *text,
+                       struct parsed *out, char *err, size_t errlen)
 {
     long long v = 0;
     char *end;
     out->str = NULL;
     switch (o->type) {
     case CONFIG_STRING:
-        out->str = shale_strdup(text);
-        return 0;
+        return parse_string(cfg, o, text, out, err, errlen);
     case CONFIG_BOOL:
         if (!strcasecmp(text, "yes"))
             v = 1;
@@ -218,7 +232,7 @@ void shale_config_init(struct config *cfg)
     char err[256];
     for (size_t i = 0; i < NOPTIONS; i++) {
         struct parsed p;
-        if (parse_value(&options[i], options[i].def, &p, err, sizeof(err)) < 0) {
+        if (parse_value(cfg, &options[i], options[i].def, &p, err, sizeof(err)) < 0) {
             fprintf(stderr, "shale: bad default for %s: %s\n", options[i].name, err);
             abort();
         }
@@ -290,7 +304,7 @@ int shale_config_set(struct config *cfg, const char *name, const char *const *va
     if (nvalues > 1 && o->type != CONFIG_STRING)
         return fail(err, errlen, "wrong number of arguments");
     struct parsed p;
-    if (parse_value(o, joined, &p, err, errlen) < 0)
+    if (parse_value(cfg, o, joined, &p, err, errlen) < 0)
         return -1;
     store_value(cfg, o, &p, 0);
     return 0;
@@ -336,7 +350,7 @@ int shale_config_set_live(struct config *cfg, const char *const *args, const siz
         }
         if (rc == 0) {
             char *text = arg_dup(args[2 * i + 1], lens[2 * i + 1]);
-            if (parse_value(opts[i], text, &values[i], msg, sizeof(msg)) < 0)
+            if (parse_value(cfg, opts[i], text, &values[i], msg, sizeof(msg)) < 0)
                 rc = fail(err, errlen,
                           "ERR CONFIG SET failed (possibly related to argument '%s') - %s",
                           opts[i]->name, msg);
@@ -494,7 +508,7 @@ static int is_default(const struct config *cfg, const struct option *o)
     const char *v = format_value(cfg, o, buf, sizeof(buf));
     struct parsed p;
     char err[256];
-    if (parse_value(o, o->def, &p, err, sizeof(err)) < 0)
+    if (parse_value(cfg, o, o->def, &p, err, sizeof(err)) < 0)
         return 0;
     int same;
     if (o->type == CONFIG_STRING) {

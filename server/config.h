@@ -7,6 +7,8 @@
 #include <pthread.h>
 #include <stddef.h>
 
+#include "server/obuf_limit.h"
+
 enum config_type {
     CONFIG_INT,    /* integer within [min, max] */
     CONFIG_MEMORY, /* bytes, accepts 1k/1kb/1m/1mb/1g/1gb */
@@ -77,6 +79,9 @@ enum config_type {
       CONFIG_LIVE, "entries SLOWLOG keeps")                                                        \
     X(latency_tracking, "latency-tracking", CONFIG_BOOL, "yes", 0, 0, NULL, CONFIG_LIVE,           \
       "per-command latency histograms for INFO latencystats")                                      \
+    X(client_output_buffer_limit, "client-output-buffer-limit", CONFIG_STRING,                     \
+      OBUF_LIMIT_DEFAULT, 0, 0, NULL, CONFIG_LIVE,                                                 \
+      "class hard soft seconds: close clients whose unread replies exceed it")                     \
     /* ---- keyspace and types ---- */                                                             \
     X(databases, "databases", CONFIG_INT, "16", 1, 256, NULL, CONFIG_FIXED,                        \
       "number of databases")                                                                       \

@@ -169,6 +169,7 @@ static void section_memory(struct server *srv, struct resp_buf *out)
     add(out, "shale_shard_memory:%s\r\n",
         shale_mem_has_arena_stats() ? "jemalloc-arenas" : "unavailable-libc");
     add(out, "shale_static_bytes:%zu\r\nshale_static_bytes_human:%s\r\n", plan.static_bytes, h3);
+    add(out, "shale_conn_slot_bytes:%zu\r\n", plan.conn_slot_bytes);
     add(out, "shale_data_budget:%zu\r\n", plan.data_budget);
     add(out, "shale_nonshard_bytes:%llu\r\n", (unsigned long long)shale_maxmemory_nonshard(srv));
 }
@@ -195,6 +196,10 @@ static void section_stats(struct server *srv, struct resp_buf *out)
     add(out, "total_net_input_bytes:%llu\r\n", counter(srv, STAT_NET_INPUT_BYTES));
     add(out, "total_net_output_bytes:%llu\r\n", counter(srv, STAT_NET_OUTPUT_BYTES));
     add(out, "rejected_connections:%llu\r\n", counter(srv, STAT_REJECTED_CONNECTIONS));
+    add(out, "client_query_buffer_limit_disconnections:%llu\r\n",
+        counter(srv, STAT_QBUF_LIMIT_DISCONNECTIONS));
+    add(out, "client_output_buffer_limit_disconnections:%llu\r\n",
+        counter(srv, STAT_OBUF_LIMIT_DISCONNECTIONS));
     add(out, "expired_keys:%llu\r\n", counter(srv, STAT_EXPIRED_KEYS));
     uint64_t stale = sum_shards(srv, offsetof(struct shard_public_stats, expire_stale_perc_x10000));
     add(out, "expired_stale_perc:%.2f\r\n", (double)stale / 100.0 / srv->nshards);

@@ -145,6 +145,14 @@ int main(int argc, char **argv)
     struct cpus_info cpus;
     shale_cpus_probe(&cpus);
     derive_thread_counts(&cfg, cpus.usable, &srv->nio, &srv->nshards);
+    /* The request pool keeps 3 x shards + 3 slots back (net/conn.c). */
+    if (cfg.io_thread_requests <= 3LL * srv->nshards + 3) {
+        fprintf(stderr,
+                "*** FATAL CONFIG ERROR ***\nio-thread-requests %lld is too small for %d "
+                "shards: it must be more than %d\n",
+                cfg.io_thread_requests, srv->nshards, 3 * srv->nshards + 3);
+        return 1;
+    }
     srv->spin_us = derive_spin_us(&cfg, cpus.usable, srv->nio, srv->nshards);
     struct mem_plan plan;
     shale_mem_plan_compute(&cfg, srv->nio, srv->nshards, &plan);

@@ -10,7 +10,8 @@
 void shale_mem_plan_compute(const struct config *cfg, int nio, int nshards, struct mem_plan *out)
 {
     out->request_bytes = (size_t)cfg->io_thread_requests * sizeof(struct request);
-    out->conn_bytes = (size_t)cfg->maxclients * sizeof(struct conn);
+    out->conn_slot_bytes = sizeof(struct conn);
+    out->conn_bytes = (size_t)cfg->maxclients * out->conn_slot_bytes;
     out->iobuf_bytes = (size_t)cfg->io_buffers * (sizeof(struct iobuf) + IOBUF_SIZE);
     out->io_ring_bytes = shale_ring_bytes((size_t)cfg->maxclients + 1);
     out->per_io = out->request_bytes + out->conn_bytes + out->iobuf_bytes + out->io_ring_bytes;

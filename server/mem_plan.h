@@ -22,6 +22,8 @@ struct mem_plan {
     /* maxmemory - static_bytes: what data and the I/O side's dynamic part
      * share (0 with maxmemory 0: unlimited; see server/maxmemory.h). */
     size_t data_budget;
+    /* One connection slot, its events included: all a connected client costs. */
+    size_t conn_slot_bytes;
 };
 
 void shale_mem_plan_compute(const struct config *cfg, int nio, int nshards, struct mem_plan *out);

@@ -171,7 +171,12 @@ void shale_cmd_debug_sleep(struct exec_ctx *x, struct request *r)
 
     memcpy(buf, r->argv[2].ptr, n);
     buf[n] = '\0';
-    long long utime = (long long)(strtod(buf, NULL) * 1000000);
+    /* Only a positive time sleeps. Converting nan, or seconds beyond what
+     * microseconds in a long long hold, would be undefined: found by
+     * fuzz_commands ("DEBUG SLEEP nan"). Anything longer than 10^12 s is
+     * forever anyway. */
+    double secs = strtod(buf, NULL);
+    long long utime = secs > 0 ? (long long)((secs < 1e12 ? secs : 1e12) * 1000000) : 0;
     if (utime > 0) {
         struct timespec ts = {.tv_sec = utime / 1000000, .tv_nsec = (utime % 1000000) * 1000};
         nanosleep(&ts, NULL);

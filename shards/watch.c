@@ -25,6 +25,11 @@ struct watch_token *shale_watch_token_create(void)
     return tok;
 }
 
+void shale_watch_token_get(struct watch_token *tok)
+{
+    atomic_fetch_add_explicit(&tok->refs, 1, memory_order_relaxed);
+}
+
 void shale_watch_token_put(struct watch_token *tok)
 {
     if (atomic_fetch_sub_explicit(&tok->refs, 1, memory_order_acq_rel) == 1)
@@ -137,6 +142,8 @@ void shale_cmd_watch_keys(struct exec_ctx *x, struct request *r)
 {
     for (int j = 1; j < r->argc; j++)
         add(&x->watch, r->db, r->argv[j], r->aux);
+    shale_watch_token_put(r->aux); /* the message's reference */
+    r->aux = NULL;
     shale_resp_add_status(&r->reply, "OK");
 }
 
@@ -144,6 +151,8 @@ void shale_cmd_unwatch_keys(struct exec_ctx *x, struct request *r)
 {
     for (int j = 1; j < r->argc; j++)
         remove_entry(&x->watch, r->db, r->argv[j], r->aux);
+    shale_watch_token_put(r->aux);
+    r->aux = NULL;
     shale_resp_add_status(&r->reply, "OK");
 }
 

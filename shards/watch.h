@@ -20,10 +20,14 @@ struct request;
 
 struct watch_token {
     _Atomic uint32_t dirty; /* set by shards, read by EXEC */
-    _Atomic uint32_t refs;  /* the connection + one per registered key */
+    /* The connection, one per registered key, and one per watch|keys or
+     * unwatch|keys message not yet run (an UNWATCH may drop the
+     * connection's reference while its WATCH is still on the way). */
+    _Atomic uint32_t refs;
 };
 
 struct watch_token *shale_watch_token_create(void);
+void shale_watch_token_get(struct watch_token *tok);
 void shale_watch_token_put(struct watch_token *tok);
 
 struct watch_entry;
@@ -37,7 +41,8 @@ struct watch_registry {
 void shale_watch_registry_deinit(struct watch_registry *reg);
 
 /* Internal shard commands sent by net/multi.c: argv [cmd, key...],
- * r->aux = the token; reply +OK. */
+ * r->aux = the token, whose reference the message carries (dropped here);
+ * reply +OK. */
 void shale_cmd_watch_keys(struct exec_ctx *x, struct request *r);
 void shale_cmd_unwatch_keys(struct exec_ctx *x, struct request *r);
 
