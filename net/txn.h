@@ -7,7 +7,9 @@
  * next shard is asked only after the acknowledgement. With every shard held
  * the requests run; then each shard gets a RELEASE. Taking shards in one
  * global order means two I/O threads can never wait on each other in a
- * cycle.
+ * cycle; a shard hands itself over round robin (shards/shard.c), so a
+ * thread whose batches follow each other back to back cannot keep another
+ * waiting either.
  *
  * Requests are batched: everything queued while a batch is being acquired
  * or run forms the next batch, which holds the union of its shards once. A

@@ -40,6 +40,7 @@ struct shard {
     uint8_t *wake_pending;    /* [nio] shard thread */
     struct waker waker;       /* sleeping flag: this thread; efd: read here */
     int held_by;              /* shard thread: the I/O thread holding us, or -1 */
+    int first_ring;           /* shard thread: the ring a drain pass starts with */
 
     /* Shard thread only. */
     pthread_t thread;
@@ -318,47 +319,73 @@ static int run_message(struct shard *s, int io, struct request *r, int64_t *star
     }
 }
 
+/* Runs up to BATCH_PER_RING messages of I/O thread io's ring and stages
+ * their replies; stops right after a RELEASE (*released = 1), so that the
+ * HOLD an I/O thread sends with it for its next batch is not the next thing
+ * served (see drain). Returns how many ran. */
+static unsigned serve_ring(struct shard *s, int io, int *released)
+{
+    struct ring *in = s->inbound[io], *out = s->outbound[io];
+    unsigned n = 0;
+    *released = 0;
+    while (n < BATCH_PER_RING && !*released) {
+        struct request *batch[PREFETCH_BATCH];
+        unsigned k = 0;
+        while (k < PREFETCH_BATCH && (batch[k] = ring_pop(in)) != NULL)
+            if (batch[k++]->kind == REQUEST_RELEASE) {
+                *released = 1;
+                break;
+            }
+        if (!k)
+            break;
+        /* Start every key's bucket load before the first lookup, so the
+         * cache misses of a batch overlap instead of queueing. */
+        for (unsigned i = 0; i < k; i++)
+            prefetch_key(&s->exec, batch[i]);
+        int64_t start_ns = clock_mono_ns(); /* each command's end is the next one's start */
+        for (unsigned i = 0; i < k; i++) {
+            /* The I/O thread marks it done when it takes it back: until
+             * then the request is the shard's, state included. */
+            if (!run_message(s, io, batch[i], &start_ns))
+                continue;
+            if (!ring_stage(out, batch[i])) {
+                shale_log(LOG_WARNING, "shard %d: reply ring to I/O thread %d is full", s->index,
+                          io);
+                abort();
+            }
+        }
+        n += k;
+    }
+    if (n && ring_publish(out))
+        s->wake_pending[io] = 1;
+    return n;
+}
+
 /* Executes what is waiting on the inbound rings it may serve; returns how
- * many ran. */
+ * many ran.
+ *
+ * The shard is handed over round robin. An I/O thread that releases the
+ * shard with more atomic work queued sends its next HOLD right behind the
+ * RELEASE, in the same publication; served in ring order, that HOLD would
+ * win every time and another I/O thread's HOLD, waiting in its own ring,
+ * would never be seen. So after a RELEASE a pass goes on with the rings
+ * after the releasing one and the next pass starts there: a waiting HOLD is
+ * granted after at most one hold of each other I/O thread. */
 static unsigned drain(struct shard *s)
 {
     unsigned total = 0;
     s->exec.now_ms = clock_wall_ms();
     apply_live_config(s);
     load_memory_config(s);
-    for (int io = 0; io < s->nio; io++) {
+    int first = s->first_ring;
+    for (int k = 0; k < s->nio; k++) {
+        int io = (first + k) % s->nio;
         if (s->held_by >= 0 && io != s->held_by)
             continue;
-        struct ring *in = s->inbound[io], *out = s->outbound[io];
-        unsigned n = 0;
-        while (n < BATCH_PER_RING) {
-            struct request *batch[PREFETCH_BATCH];
-            unsigned k = 0;
-            while (k < PREFETCH_BATCH && (batch[k] = ring_pop(in)) != NULL)
-                k++;
-            if (!k)
-                break;
-            /* Start every key's bucket load before the first lookup, so the
-             * cache misses of a batch overlap instead of queueing. */
-            for (unsigned i = 0; i < k; i++)
-                prefetch_key(&s->exec, batch[i]);
-            int64_t start_ns = clock_mono_ns(); /* each command's end is the next one's start */
-            for (unsigned i = 0; i < k; i++) {
-                /* The I/O thread marks it done when it takes it back: until
-                 * then the request is the shard's, state included. */
-                if (!run_message(s, io, batch[i], &start_ns))
-                    continue;
-                if (!ring_stage(out, batch[i])) {
-                    shale_log(LOG_WARNING, "shard %d: reply ring to I/O thread %d is full",
-                              s->index, io);
-                    abort();
-                }
-            }
-            n += k;
-        }
-        if (n && ring_publish(out))
-            s->wake_pending[io] = 1;
-        total += n;
+        int released;
+        total += serve_ring(s, io, &released);
+        if (released)
+            s->first_ring = (io + 1) % s->nio;
     }
     if (total) {
         atomic_fetch_add_explicit(&s->pub.commands, total, memory_order_relaxed);

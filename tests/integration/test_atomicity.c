@@ -4,11 +4,17 @@
  *
  * The server runs with --shards 4 --io-threads 2 (shale only), so the keys
  * of one command sit on different shards and the writers and readers are
- * served by different I/O threads. Writers set KEYS keys to one value per
- * command (MSET, MSETNX after DEL) or delete them all (DEL); readers check
- * with MGET and EXISTS that every key always holds the same value (or none
- * does). Against redis-server, which runs commands one at a time, the same
- * test passes trivially: it is the reference.
+ * served by different I/O threads: the main thread connects them one at a
+ * time, writer and reader in turn, and the server hands connections to its
+ * I/O threads round robin. Writers set KEYS keys to one value per command
+ * (MSET, MSETNX after DEL) or delete them all (DEL); readers check with MGET
+ * and EXISTS that every key always holds the same value (or none does).
+ * Both sides must also make progress: an I/O thread whose batches follow
+ * each other back to back must not keep the shards from the other one, so
+ * the slowest single command of each side is bounded too (a writer once
+ * waited out the whole run). Against redis-server,
+ * which runs commands one at a time, the same test passes trivially: it is
+ * the reference.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,6 +38,9 @@ enum {
     WRITERS = 3,
     READERS = 3,
     RUN_MS = 2500,
+    /* A command may wait for the other side's batches, never for the other
+     * side to stop: well under RUN_MS, with room for a noisy machine. */
+    MAX_COMMAND_MS = 1000,
 };
 
 static int group_setup(void **state)
@@ -64,25 +73,28 @@ static void key_name(char *buf, size_t cap, int i)
 
 struct worker {
     pthread_t thread;
-    int port;
+    redisContext *c; /* connected by the main thread, freed by the worker */
     int id;
     int mode; /* what a writer does, see write_loop */
     long long deadline_ms;
     long long ops;
-    char failure[256]; /* empty when every check held */
+    long long slowest_ms; /* the longest single command */
+    char failure[256];    /* empty when every check held */
 };
 
-static redisContext *connect_worker(struct worker *w)
+/* Main thread: one connection, made and answered before the next is made,
+ * so the server's round robin puts consecutive ones on different I/O
+ * threads. */
+static redisContext *connect_worker(void)
 {
     struct timeval tv = {10, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", w->port, tv);
-    if (!c || c->err) {
-        snprintf(w->failure, sizeof(w->failure), "worker %d cannot connect", w->id);
-        if (c)
-            redisFree(c);
-        return NULL;
-    }
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", shale_test_server_port(server), tv);
+    assert_non_null(c);
+    assert_int_equal(c->err, 0);
     redisSetTimeout(c, tv);
+    redisReply *r = redisCommand(c, "PING");
+    assert_non_null(r);
+    freeReplyObject(r);
     return c;
 }
 
@@ -114,9 +126,20 @@ static void build_line(struct command_line *l, const char *cmd, const char *valu
     }
 }
 
+/* Sends l and waits for its reply, keeping the worker's slowest time. */
+static redisReply *timed_command(struct worker *w, redisContext *c, struct command_line *l)
+{
+    long long start = shale_test_now_ms();
+    redisReply *r = redisCommandArgv(c, l->argc, l->argv, l->len);
+    long long took = shale_test_now_ms() - start;
+    if (took > w->slowest_ms)
+        w->slowest_ms = took;
+    return r;
+}
+
 static int command_ok(struct worker *w, redisContext *c, struct command_line *l)
 {
-    redisReply *r = redisCommandArgv(c, l->argc, l->argv, l->len);
+    redisReply *r = timed_command(w, c, l);
     if (!r || r->type == REDIS_REPLY_ERROR) {
         snprintf(w->failure, sizeof(w->failure), "writer %d: %s failed: %s", w->id, l->argv[0],
                  r ? r->str : c->errstr);
@@ -133,9 +156,7 @@ static int command_ok(struct worker *w, redisContext *c, struct command_line *l)
 static void *write_loop(void *arg)
 {
     struct worker *w = arg;
-    redisContext *c = connect_worker(w);
-    if (!c)
-        return NULL;
+    redisContext *c = w->c;
     struct command_line l;
     char value[64];
     for (long long n = 0; shale_test_now_ms() < w->deadline_ms; n++) {
@@ -162,13 +183,11 @@ static void *write_loop(void *arg)
 static void *read_loop(void *arg)
 {
     struct worker *w = arg;
-    redisContext *c = connect_worker(w);
-    if (!c)
-        return NULL;
+    redisContext *c = w->c;
     struct command_line l;
     while (shale_test_now_ms() < w->deadline_ms && !w->failure[0]) {
         build_line(&l, w->ops % 2 ? "EXISTS" : "MGET", NULL, 0, "");
-        redisReply *r = redisCommandArgv(c, l.argc, l.argv, l.len);
+        redisReply *r = timed_command(w, c, &l);
         if (!r) {
             snprintf(w->failure, sizeof(w->failure), "reader %d: %s", w->id, c->errstr);
             break;
@@ -204,36 +223,52 @@ static void *read_loop(void *arg)
 static void run_workers(int writer_mode)
 {
     struct worker writers[WRITERS], readers[READERS];
+    for (int i = 0; i < WRITERS || i < READERS; i++) {
+        if (i < WRITERS)
+            writers[i] = (struct worker){.c = connect_worker(), .id = i, .mode = writer_mode};
+        if (i < READERS)
+            readers[i] = (struct worker){.c = connect_worker(), .id = i};
+    }
     long long deadline = shale_test_now_ms() + RUN_MS;
     for (int i = 0; i < WRITERS; i++) {
-        writers[i] = (struct worker){.port = shale_test_server_port(server),
-                                     .id = i,
-                                     .mode = writer_mode,
-                                     .deadline_ms = deadline};
+        writers[i].deadline_ms = deadline;
         assert_int_equal(pthread_create(&writers[i].thread, NULL, write_loop, &writers[i]), 0);
     }
     for (int i = 0; i < READERS; i++) {
-        readers[i] = (struct worker){
-            .port = shale_test_server_port(server), .id = i, .deadline_ms = deadline};
+        readers[i].deadline_ms = deadline;
         assert_int_equal(pthread_create(&readers[i].thread, NULL, read_loop, &readers[i]), 0);
     }
-    long long writes = 0, reads = 0;
+    long long writes = 0, reads = 0, slowest_write = 0, slowest_read = 0;
     for (int i = 0; i < WRITERS; i++) {
         pthread_join(writers[i].thread, NULL);
         if (writers[i].failure[0])
             fail_msg("%s", writers[i].failure);
         writes += writers[i].ops;
+        if (writers[i].slowest_ms > slowest_write)
+            slowest_write = writers[i].slowest_ms;
     }
     for (int i = 0; i < READERS; i++) {
         pthread_join(readers[i].thread, NULL);
         if (readers[i].failure[0])
             fail_msg("%s", readers[i].failure);
         reads += readers[i].ops;
+        if (readers[i].slowest_ms > slowest_read)
+            slowest_read = readers[i].slowest_ms;
     }
+    print_message("%lld writes and %lld reads checked; slowest command: write %lld ms, read %lld "
+                  "ms\n",
+                  writes, reads, slowest_write, slowest_read);
+    /* One side stalled behind the other: the shards were not shared fairly. */
+    if (slowest_write > MAX_COMMAND_MS || slowest_read > MAX_COMMAND_MS)
+        fail_msg("a %s command took %lld ms (limit %d ms): %s stalled behind %s (%lld writes, "
+                 "%lld reads)",
+                 slowest_write > slowest_read ? "writer" : "reader",
+                 slowest_write > slowest_read ? slowest_write : slowest_read, MAX_COMMAND_MS,
+                 slowest_write > slowest_read ? "writers" : "readers",
+                 slowest_write > slowest_read ? "readers" : "writers", writes, reads);
     /* Enough overlap that a half-done write would have been seen. */
     if (writes < 200 || reads < 200)
         fail_msg("too little traffic to prove anything: %lld writes, %lld reads", writes, reads);
-    print_message("%lld writes and %lld reads checked\n", writes, reads);
 }
 
 static void test_mset_is_atomic_for_mget_readers(void **state)
@@ -251,9 +286,7 @@ static void test_del_and_msetnx_are_atomic(void **state)
 static void *rename_loop(void *arg)
 {
     struct worker *w = arg;
-    redisContext *c = connect_worker(w);
-    if (!c)
-        return NULL;
+    redisContext *c = w->c;
     char a[48], b[48];
     key_name(a, sizeof(a), 100);
     key_name(b, sizeof(b), 101);
@@ -280,7 +313,7 @@ static void test_rename_across_shards_is_atomic(void **state)
     key_name(b, sizeof(b), 101);
     shale_test_assert_status(c, "OK", "SET %s moving-value", a);
     struct worker mover = {
-        .port = shale_test_server_port(server), .id = 0, .deadline_ms = shale_test_now_ms() + 1500};
+        .c = connect_worker(), .id = 0, .deadline_ms = shale_test_now_ms() + 1500};
     assert_int_equal(pthread_create(&mover.thread, NULL, rename_loop, &mover), 0);
     long long checks = 0;
     char failure[256] = "";
