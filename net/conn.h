@@ -13,6 +13,7 @@ struct io_thread;
 struct iobuf;
 struct request;
 struct event;
+struct tls_conn;
 
 enum conn_flag {
     CONN_READ_PAUSED = 1 << 0,       /* too many in flight, or no request slots */
@@ -22,11 +23,13 @@ enum conn_flag {
     CONN_DIRTY = 1 << 4, /* on the thread's dirty list */
     CONN_AUTHENTICATED = 1 << 5,
     CONN_ON_RESUME = 1 << 6,
+    CONN_INPUT_SEEN = 1 << 7, /* the first bytes were looked at */
 };
 
 struct conn {
     struct io_thread *t;
     int fd;
+    struct tls_conn *tls; /* NULL: plain TCP */
     uint32_t flags;
     uint8_t db;
     uint8_t proto;
@@ -44,8 +47,8 @@ struct conn {
     struct client_info info;
 };
 
-/* Sets up a connection slot for an accepted socket. */
-void shale_conn_open(struct io_thread *t, struct conn *c, int fd);
+/* Sets up a connection slot for an accepted socket (tls: from tls-port). */
+void shale_conn_open(struct io_thread *t, struct conn *c, int fd, int tls);
 /* Authentication state; an unauthenticated client may only send small requests. */
 void shale_conn_set_authenticated(struct conn *c, int yes);
 /* Closes the socket now; the slot returns once shards hand back its requests. */
@@ -58,5 +61,7 @@ void shale_conn_flush(struct conn *c);
 void shale_conn_process_input(struct conn *c);
 /* Resumes a paused reader if it may read again; 1 when no longer paused. */
 int shale_conn_try_resume(struct conn *c);
+/* Cron: closes TLS clients whose handshake outlived tls-handshake-timeout. */
+void shale_conn_expire_handshakes(struct io_thread *t);
 
 #endif

@@ -14,6 +14,7 @@
 
 #include "net/acceptor.h"
 #include "net/io_thread.h"
+#include "net/tls.h"
 #include "server/clock.h"
 #include "server/command.h"
 #include "server/config.h"
@@ -95,12 +96,24 @@ static void on_cron(evutil_socket_t fd, short what, void *arg)
     shale_info_sample_memory(srv, &srv->rates);
 }
 
-/* CONFIG SET side effects that are not a plain re-read of the field. */
-static void on_config_changed(void *ctx, const char *name)
+/* SIGHUP: reload what can change without a restart. */
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
 {
-    struct config *cfg = ctx;
+    struct server *srv = arg;
+    shale_tls_reload_on_signal(srv->tls, srv->cfg);
+}
+
+/* CONFIG SET side effects that are not a plain re-read of the field; -1
+ * with a reason in err makes CONFIG SET restore the old values and fail. */
+static int on_config_changed(void *ctx, const char *name, char *err, size_t errlen)
+{
+    struct server *srv = ctx;
+    struct config *cfg = srv->cfg;
     if (!strcmp(name, "loglevel"))
         shale_log_set_level((int)config_live(cfg, loglevel));
+    if (shale_tls_option_reloads(name))
+        return shale_tls_reload(srv->tls, err, errlen);
+    return 0;
 }
 
 static int load_config(struct config *cfg, int argc, char **argv)
@@ -142,7 +155,7 @@ int main(int argc, char **argv)
 
     struct server *srv = shale_calloc(1, sizeof(*srv));
     srv->cfg = &cfg;
-    cfg.changed_ctx = &cfg;
+    cfg.changed_ctx = srv;
     srv->start_us = clock_mono_us();
     srv->tcp_port = (int)cfg.port;
     make_run_id(srv->run_id);
@@ -163,6 +176,9 @@ int main(int argc, char **argv)
         io_wakers[i] = &srv->io[i]->waker;
     }
 
+    srv->tls = shale_tls_setup(&cfg);
+    if (!srv->tls)
+        return 1;
     struct event_base *base = event_base_new();
     struct acceptor *acceptor = shale_acceptor_create(srv, base);
     if (!acceptor)
@@ -174,8 +190,10 @@ int main(int argc, char **argv)
 
     struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
     struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
+    struct event *sighup = evsignal_new(base, SIGHUP, on_sighup, srv);
     event_add(sigterm, NULL);
     event_add(sigint, NULL);
+    event_add(sighup, NULL);
     struct event *cron = event_new(base, -1, EV_PERSIST, on_cron, srv);
     struct timeval every_100ms = {0, 100000};
     event_add(cron, &every_100ms);
@@ -194,7 +212,10 @@ int main(int argc, char **argv)
               plan.static_bytes, srv->nio, plan.per_io, cfg.io_thread_requests, plan.request_bytes,
               cfg.maxclients, plan.conn_bytes, cfg.io_buffers, plan.iobuf_bytes, plan.io_ring_bytes,
               srv->nshards, plan.per_shard, plan.data_budget);
-    shale_log(LOG_NOTICE, "Ready to accept connections tcp on port %lld", cfg.port);
+    if (cfg.port)
+        shale_log(LOG_NOTICE, "Ready to accept connections tcp on port %lld", cfg.port);
+    if (cfg.tls_port)
+        shale_log(LOG_NOTICE, "Ready to accept connections tls on port %lld", cfg.tls_port);
 
     event_base_dispatch(base);
 
@@ -211,7 +232,9 @@ int main(int argc, char **argv)
     event_free(cron);
     event_free(sigterm);
     event_free(sigint);
+    event_free(sighup);
     event_base_free(base);
+    shale_tls_teardown(srv->tls);
     shale_free(io_wakers);
     shale_free(srv->io);
     shale_free(srv->shards);
