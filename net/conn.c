@@ -267,6 +267,8 @@ void shale_conn_flush(struct conn *c)
             size_t rest = c->head->reply.len - c->wpos;
             if (written < rest) {
                 c->wpos += written;
+                if (c->tls)
+                    break; /* SSL_write stops after each record: write on */
                 arm_write(c, 1);
                 return;
             }
