@@ -12,6 +12,7 @@
  * (tls-auth-clients yes, Redis's default); the tests that change its TLS
  * options put them back.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -56,7 +57,9 @@ static int group_setup(void **state)
     const char *const args[] = {"--tls-port",         tls_port_str,     "--tls-cert-file",
                                 path_server_crt,      "--tls-key-file", path_server_key,
                                 "--tls-ca-cert-file", path_ca,          NULL};
-    static const char *const shale_args[] = {"--tls-handshake-timeout", "1", NULL};
+    /* Two I/O threads share the context and its reloads. */
+    static const char *const shale_args[] = {"--tls-handshake-timeout", "1", "--io-threads", "2",
+                                             NULL};
     server = shale_test_server_start(args, shale_args);
     return server != NULL ? 0 : -1;
 }
@@ -370,6 +373,88 @@ static void test_records_buffered_inside_openssl(void **state)
     shale_test_tls_close(t);
 }
 
+static void test_slow_reader_gets_every_byte(void **state)
+{
+    /* Replies far larger than the socket buffers, to a client that reads
+     * nothing for a while: the server's SSL_write must wait and retry with
+     * the same bytes, for big replies (encrypted in place) and runs of
+     * small ones (coalesced) alike. */
+    enum { BIG = 1 << 20, ROUNDS = 6 };
+    char *value = malloc(BIG);
+    for (size_t i = 0; i < BIG; i++) {
+        value[i] = (char)('A' + (i * 7) % 26);
+    }
+    char *request = malloc(BIG + 128);
+    const char *set[] = {"SET", "slow", value};
+    size_t setlens[] = {3, 4, BIG};
+    size_t rlen = add_command(request, 0, 3, set, setlens);
+    struct test_tls *t = tls_connect(path_client_crt, path_client_key);
+    tls_exchange(t, request, rlen, "+OK\r\n", 5);
+
+    rlen = 0;
+    size_t elen = 0;
+    char header[32];
+    int hlen = snprintf(header, sizeof header, "$%d\r\n", BIG);
+    char *expected = malloc((size_t)ROUNDS * (BIG + 64) + ROUNDS * 40 * 7);
+    for (int r = 0; r < ROUNDS; r++) {
+        const char *get[] = {"GET", "slow"};
+        size_t getlens[] = {3, 4};
+        rlen = add_command(request, rlen, 2, get, getlens);
+        memcpy(expected + elen, header, (size_t)hlen);
+        elen += (size_t)hlen;
+        memcpy(expected + elen, value, BIG);
+        elen += BIG;
+        memcpy(expected + elen, "\r\n", 2);
+        elen += 2;
+        for (int i = 0; i < 40; i++) {
+            const char *ping[] = {"PING"};
+            size_t pinglen[] = {4};
+            rlen = add_command(request, rlen, 1, ping, pinglen);
+            memcpy(expected + elen, "+PONG\r\n", 7);
+            elen += 7;
+        }
+    }
+    char err[512];
+    if (!shale_test_tls_send(t, request, rlen, err, sizeof err)) {
+        fail_msg("%s", err);
+    }
+    shale_test_sleep_ms(500); /* the server fills the socket and waits */
+    tls_exchange(t, "", 0, expected, elen);
+    free(expected);
+    free(request);
+
+    /* 100,000 small replies (10 MB): the waits now fall on coalesced records. */
+    enum { SMALL = 100000 };
+    request = malloc(SMALL * 24);
+    expected = malloc(SMALL * 110);
+    rlen = elen = 0;
+    memset(value, 'x', 96);
+    const char *set_small[] = {"SET", "small", value};
+    size_t set_small_lens[] = {3, 5, 96};
+    rlen = add_command(request, 0, 3, set_small, set_small_lens);
+    tls_exchange(t, request, rlen, "+OK\r\n", 5);
+    rlen = 0;
+    for (int i = 0; i < SMALL; i++) {
+        static const char get[] = "*2\r\n$3\r\nGET\r\n$5\r\nsmall\r\n";
+        memcpy(request + rlen, get, sizeof get - 1);
+        rlen += sizeof get - 1;
+        memcpy(expected + elen, "$96\r\n", 5);
+        memcpy(expected + elen + 5, value, 96);
+        memcpy(expected + elen + 101, "\r\n", 2);
+        elen += 103;
+    }
+    if (!shale_test_tls_send(t, request, rlen, err, sizeof err)) {
+        fail_msg("%s", err);
+    }
+    shale_test_sleep_ms(500);
+    tls_exchange(t, "", 0, expected, elen);
+    tls_ping_on(t);
+    shale_test_tls_close(t);
+    free(expected);
+    free(request);
+    free(value);
+}
+
 static void test_mutual_tls_accepts_client_certificate(void **state)
 {
     expect_ping(path_client_crt, path_client_key);
@@ -650,6 +735,63 @@ static void test_connections_gauge_and_many_handshakes(void **state)
     assert_int_equal(info_tls("tls_connections"), base);
 }
 
+struct pinger {
+    int count;
+    int ok;
+    char why[512];
+};
+
+static void *pinger_main(void *arg)
+{
+    struct pinger *p = arg;
+    for (int i = 0; i < p->count; i++) {
+        char why[512];
+        if (shale_test_tls_ping(tls_port, path_ca, path_client_crt, path_client_key, why,
+                                sizeof why)) {
+            p->ok++;
+        } else {
+            snprintf(p->why, sizeof p->why, "%s", why);
+        }
+    }
+    return NULL;
+}
+
+static void test_reloads_during_concurrent_handshakes(void **state)
+{
+    /* Contexts are swapped while other threads' handshakes take references
+     * to them; every client must be served, by one certificate or the
+     * other, and (under ASan) nothing may be used after it is freed. */
+    enum { THREADS = 4, PINGS = 40, RELOADS = 30 };
+    struct pinger pingers[THREADS] = {0};
+    pthread_t threads[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        pingers[i].count = PINGS;
+        assert_int_equal(pthread_create(&threads[i], NULL, pinger_main, &pingers[i]), 0);
+    }
+    redisContext *c = shale_test_connect(server);
+    char alt_crt[PATH_MAX], alt_key[PATH_MAX];
+    shale_test_cert_path(&certs, "server-alt.crt", alt_crt, sizeof alt_crt);
+    shale_test_cert_path(&certs, "server-alt.key", alt_key, sizeof alt_key);
+    for (int i = 0; i < RELOADS; i++) {
+        bool alt = i % 2 == 0;
+        shale_test_assert_status(c, "OK", "CONFIG SET tls-cert-file %s tls-key-file %s",
+                                 alt ? alt_crt : path_server_crt, alt ? alt_key : path_server_key);
+        shale_test_sleep_ms(10);
+    }
+    shale_test_assert_status(c, "OK", "CONFIG SET tls-cert-file %s tls-key-file %s",
+                             path_server_crt, path_server_key);
+    redisFree(c);
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(threads[i], NULL);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        if (pingers[i].ok != PINGS) {
+            fail_msg("thread %d: %d of %d TLS PINGs answered; last refusal: %s", i, pingers[i].ok,
+                     PINGS, pingers[i].why);
+        }
+    }
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, test_setup, test_teardown)
 
 int main(void)
@@ -658,6 +800,7 @@ int main(void)
         T(test_redis_cli_tls),
         T(test_pipeline_over_openssl_client),
         T(test_records_buffered_inside_openssl),
+        T(test_slow_reader_gets_every_byte),
         T(test_mutual_tls_accepts_client_certificate),
         T(test_mutual_tls_refuses_missing_certificate),
         T(test_mutual_tls_refuses_other_ca),
@@ -666,6 +809,7 @@ int main(void)
         T(test_config_set_reloads_certificate),
         T(test_failed_reload_keeps_current_certificate),
         T(test_sighup_reloads_certificate_files),
+        T(test_reloads_during_concurrent_handshakes),
         T(test_session_resumption),
         T(test_plaintext_client_on_tls_port),
         T(test_tls_client_on_plain_port),
