@@ -405,8 +405,13 @@ static int prepare_read_buffer(struct conn *c)
         c->rpos = 0;
         return 0;
     }
-    /* A large argument gets a buffer sized for it at once. */
+    /* A large argument gets a buffer sized for it at once. A line whose end
+     * is not known yet (inline command, count) doubles: growing it by what
+     * one read brings would copy it over and over (quadratic). */
     size_t cap = needed > IOBUF_SIZE ? needed : IOBUF_SIZE;
+    size_t limit = (size_t)config_live(t->srv->cfg, client_query_buffer_limit);
+    if (cap < 2 * unparsed)
+        cap = 2 * unparsed < limit ? 2 * unparsed : limit;
     struct iobuf *nb = shale_iobuf_get(&t->bufs, cap);
     memcpy(nb->data, b->data + c->rpos, unparsed);
     nb->len = unparsed;
