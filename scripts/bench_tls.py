@@ -165,7 +165,9 @@ def main(argv):
             s.stop()
         workdir.cleanup()
 
-    # One row per workload and test: medians, ratio shale/redis.
+    # One row per workload and test: medians per server, their ratio, and
+    # the median of the per-round ratios (paired within a round, so less
+    # moved by load that drifts between rounds on a shared machine).
     rows = []
     rps = {}
     for name, transport, wl_args, _ in args.workloads:
@@ -173,21 +175,28 @@ def main(argv):
         for test in res["shale"][0]["tests"]:
             s = median(x["tests"][test]["rps"] for x in res["shale"])
             d = median(x["tests"][test]["rps"] for x in res["redis"])
-            rps[(name, test)] = (s, d)
+            rps[(name, test)] = {label: [x["tests"][test]["rps"] for x in res[label]]
+                                 for label in bench.SERVERS}
             per_round = [ratio(a["tests"][test]["rps"], b["tests"][test]["rps"])
                          for a, b in zip(res["shale"], res["redis"])]
             rows.append((f"{name} {test} rps", s, d, ratio(s, d), per_round, "rps"))
         s = median(x["cpu_us_per_req"] for x in res["shale"])
         d = median(x["cpu_us_per_req"] for x in res["redis"])
-        rows.append((f"{name} CPU us/req", s, d, ratio(s, d), None, "us"))
-    # TLS/plain per server, same pipeline depth and test.
+        per_round = [ratio(a["cpu_us_per_req"], b["cpu_us_per_req"])
+                     for a, b in zip(res["shale"], res["redis"])]
+        rows.append((f"{name} CPU us/req", s, d, ratio(s, d), per_round, "us"))
+    # TLS/plain per server: the same test at the same pipeline depth, TLS
+    # run over plain run of the same round, median over the rounds.
     tls_plain = []
     for depth in ("P1", "P16", "connect"):
-        for (name, test), (s, d) in rps.items():
-            if name != f"tls-{depth}" or (f"plain-{depth}", test) not in rps:
+        for (name, test), runs in rps.items():
+            plain = rps.get((f"plain-{depth}", test))
+            if name != f"tls-{depth}" or plain is None:
                 continue
-            ps, pd = rps[(f"plain-{depth}", test)]
-            tls_plain.append((f"{depth} {test}", ratio(s, ps), ratio(d, pd)))
+            tls_plain.append((f"{depth} {test}",) + tuple(
+                (median(ratio(t, p) for t, p in zip(runs[label], plain[label])),
+                 [ratio(t, p) for t, p in zip(runs[label], plain[label])])
+                for label in bench.SERVERS))
 
     meta = {
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
@@ -205,16 +214,19 @@ def main(argv):
            ""]
     for name, transport, wl_args, _ in args.workloads:
         out.append(f"- {name}: `redis-benchmark {quote_cmd(wl_args)} -n {requests[name]}`")
-    out += ["", "| workload | shale | redis | shale/redis | per round |",
-            "|---|---:|---:|---:|---|"]
+    out += ["", "| workload | shale | redis | shale/redis | median of per-round ratios "
+            "| per round |", "|---|---:|---:|---:|---:|---|"]
     for label, s, d, rr, per_round, kind in rows:
-        rounds = ", ".join(fmt(x, "ratio") for x in per_round) if per_round else ""
         out.append(f"| {label} | {fmt(s, kind)} | {fmt(d, kind)} | {fmt(rr, 'ratio')} "
-                   f"| {rounds} |")
+                   f"| {fmt(median(per_round), 'ratio')} "
+                   f"| {', '.join(fmt(x, 'ratio') for x in per_round)} |")
     if tls_plain:
-        out += ["", "| TLS/plain (rps) | shale | redis |", "|---|---:|---:|"]
-        for label, s, d in tls_plain:
-            out.append(f"| {label} | {fmt(s, 'ratio')} | {fmt(d, 'ratio')} |")
+        out += ["", "| TLS/plain rps (median of per-round ratios) | shale | per round "
+                "| redis | per round |", "|---|---:|---|---:|---|"]
+        for label, (sm, sr), (dm, dr) in tls_plain:
+            out.append(f"| {label} | {fmt(sm, 'ratio')} | "
+                       f"{', '.join(fmt(x, 'ratio') for x in sr)} | {fmt(dm, 'ratio')} | "
+                       f"{', '.join(fmt(x, 'ratio') for x in dr)} |")
     text = "\n".join(out)
     print(text)
     return 0

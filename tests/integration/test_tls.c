@@ -306,28 +306,6 @@ static void test_pipeline_over_openssl_client(void **state)
     free(request);
     free(expected);
 
-    /* A 300 KB value: one command over many records, one reply over many. */
-    size_t vlen = 300 * 1024;
-    char *value = malloc(vlen);
-    for (size_t i = 0; i < vlen; i++) {
-        value[i] = (char)('a' + i % 26);
-    }
-    char *big = malloc(vlen + 128);
-    const char *argv[] = {"SET", "big", value};
-    size_t lens[] = {3, 3, vlen};
-    size_t blen = add_command(big, 0, 3, argv, lens);
-    tls_exchange(t, big, blen, "+OK\r\n", 5);
-    const char *get[] = {"GET", "big"};
-    size_t glens[] = {3, 3};
-    blen = add_command(big, 0, 2, get, glens);
-    char *reply = malloc(vlen + 64);
-    size_t replen = (size_t)sprintf(reply, "$%zu\r\n", vlen);
-    memcpy(reply + replen, value, vlen);
-    memcpy(reply + replen + vlen, "\r\n", 2);
-    tls_exchange(t, big, blen, reply, replen + vlen + 2);
-    free(reply);
-    free(big);
-    free(value);
     tls_ping_on(t);
     shale_test_tls_close(t);
 }
