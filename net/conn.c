@@ -253,7 +253,8 @@ void shale_conn_flush(struct conn *c)
         ssize_t w = c->tls ? shale_tls_writev(c->tls, iov, n) : writev(c->fd, iov, n);
         if (w < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                arm_write(c, 1);
+                /* An SSL_write waiting to read is retried by the read event. */
+                arm_write(c, !(c->tls && shale_tls_write_wants_read(c->tls)));
                 return;
             }
             if (errno == EINTR)
