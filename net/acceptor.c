@@ -1,4 +1,5 @@
-/* acceptor: see acceptor.h. Main thread only. */
+/* acceptor: see acceptor.h. Main thread only. A socket accepted on tls-port
+ * is handed over with a flag; its handshake runs on the I/O thread. */
 #include "net/acceptor.h"
 
 #include <arpa/inet.h>
@@ -24,31 +25,45 @@ struct acceptor {
     unsigned next_io;
 };
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr, int len,
-                      void *arg)
+static void accept_client(struct acceptor *a, int fd, const struct sockaddr *addr, int tls)
 {
-    struct acceptor *a = arg;
     struct clients *reg = &a->srv->clients;
     atomic_fetch_add(&reg->total_received, 1);
     if (atomic_load(&reg->connected) >= (uint64_t)a->srv->cfg->maxclients) {
         static const char msg[] = "-ERR max number of clients reached\r\n";
-        ssize_t n = write(fd, msg, sizeof(msg) - 1);
-        (void)n;
+        if (!tls) { /* a TLS client could not read it before a handshake */
+            ssize_t n = write(fd, msg, sizeof(msg) - 1);
+            (void)n;
+        }
         close(fd);
         atomic_fetch_add(&reg->rejected, 1);
         return;
     }
     if (shale_access_refuse_peer((int)config_live(a->srv->cfg, protected_mode),
                                  config_live(a->srv->cfg, requirepass), addr)) {
-        ssize_t n = write(fd, shale_access_denied_reply(), strlen(shale_access_denied_reply()));
-        (void)n;
+        if (!tls) {
+            ssize_t n = write(fd, shale_access_denied_reply(), strlen(shale_access_denied_reply()));
+            (void)n;
+        }
         close(fd);
         atomic_fetch_add(&reg->rejected, 1);
         return;
     }
     atomic_fetch_add(&reg->connected, 1);
     struct io_thread *t = a->srv->io[a->next_io++ % (unsigned)a->srv->nio];
-    shale_io_thread_adopt(t, fd);
+    shale_io_thread_adopt(t, fd, tls);
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr, int len,
+                      void *arg)
+{
+    accept_client(arg, fd, addr, 0);
+}
+
+static void on_accept_tls(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
+                          int len, void *arg)
+{
+    accept_client(arg, fd, addr, 1);
 }
 
 static void on_accept_error(struct evconnlistener *l, void *arg)
@@ -59,7 +74,8 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
 
 /* One address of `bind`; a leading '-' means "skip if unavailable" as in
  * Redis. Returns 0 when bound or skipped. */
-static int listen_on(struct acceptor *a, struct event_base *base, const char *word, int port)
+static int listen_on(struct acceptor *a, struct event_base *base, const char *word, int port,
+                     evconnlistener_cb cb)
 {
     int optional = word[0] == '-';
     const char *host = optional ? word + 1 : word;
@@ -88,7 +104,7 @@ static int listen_on(struct acceptor *a, struct event_base *base, const char *wo
         return -1;
     }
     struct evconnlistener *l = evconnlistener_new_bind(
-        base, on_accept, a, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+        base, cb, a, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
         (int)a->srv->cfg->tcp_backlog, (struct sockaddr *)&ss, (int)sl);
     if (!l) {
         if (optional)
@@ -112,13 +128,18 @@ struct acceptor *shale_acceptor_create(struct server *srv, struct event_base *ba
     struct acceptor *a = shale_calloc(1, sizeof(*a));
     a->srv = srv;
     int port = (int)srv->cfg->port;
-    if (port == 0)
+    int tls_port = (int)srv->cfg->tls_port;
+    if (port == 0 && tls_port == 0)
         return a;
     char *addrs = shale_strdup(srv->cfg->bind);
     char *save = NULL;
     int rc = 0;
-    for (char *w = strtok_r(addrs, " ", &save); w && rc == 0; w = strtok_r(NULL, " ", &save))
-        rc = listen_on(a, base, w, port);
+    for (char *w = strtok_r(addrs, " ", &save); w && rc == 0; w = strtok_r(NULL, " ", &save)) {
+        if (port)
+            rc = listen_on(a, base, w, port, on_accept);
+        if (tls_port && rc == 0)
+            rc = listen_on(a, base, w, tls_port, on_accept_tls);
+    }
     shale_free(addrs);
     if (rc == 0 && a->count == 0) {
         shale_log(LOG_WARNING, "No address of bind '%s' could be used", srv->cfg->bind);

@@ -8,8 +8,8 @@ struct event_base;
 struct server;
 struct acceptor;
 
-/* Binds every address of `bind` on `port`; NULL (and a logged reason) when a
- * required address cannot be bound. */
+/* Binds every address of `bind` on `port` and on `tls-port` (each unless 0);
+ * NULL (and a logged reason) when a required address cannot be bound. */
 struct acceptor *shale_acceptor_create(struct server *srv, struct event_base *base);
 void shale_acceptor_destroy(struct acceptor *a);
 /* Stops accepting (shutdown). */

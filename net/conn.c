@@ -6,7 +6,10 @@
  * Write: replies are released strictly in request order with one writev of
  * every consecutive finished reply; a reply that cannot be written yet arms
  * EV_WRITE. Backpressure: past client-max-inflight requests (or when the
- * thread runs out of request slots) the connection stops being read. */
+ * thread runs out of request slots) the connection stops being read.
+ * Transport: a TLS connection (c->tls) reads and writes the same buffers
+ * through net/tls.c, which returns what read(2)/writev(2) would; the rest
+ * of the path does not know the difference. */
 #include "net/conn.h"
 
 #include <arpa/inet.h>
@@ -28,6 +31,7 @@
 #include "net/io_thread.h"
 #include "net/multi.h"
 #include "net/router.h"
+#include "net/tls.h"
 #include "server/clock.h"
 #include "server/log.h"
 #include "server/mem.h"
@@ -38,6 +42,8 @@
 
 static void on_readable(evutil_socket_t fd, short what, void *arg);
 static void on_writable(evutil_socket_t fd, short what, void *arg);
+static void on_tls_readable(evutil_socket_t fd, short what, void *arg);
+static void on_tls_writable(evutil_socket_t fd, short what, void *arg);
 
 static void format_addr(const struct sockaddr_storage *ss, char *out, size_t outlen)
 {
@@ -56,7 +62,7 @@ static void format_addr(const struct sockaddr_storage *ss, char *out, size_t out
     snprintf(out, outlen, ss->ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host, port);
 }
 
-void shale_conn_open(struct io_thread *t, struct conn *c, int fd)
+void shale_conn_open(struct io_thread *t, struct conn *c, int fd, int tls)
 {
     const struct config *cfg = t->srv->cfg;
     memset(c, 0, sizeof(*c));
@@ -101,8 +107,10 @@ void shale_conn_open(struct io_thread *t, struct conn *c, int fd)
         abort();
     c->read_event = &c->read_ev;
     c->write_event = &c->write_ev;
-    event_assign(c->read_event, t->base, fd, EV_READ | EV_PERSIST, on_readable, c);
-    event_assign(c->write_event, t->base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
+    event_assign(c->read_event, t->base, fd, EV_READ | EV_PERSIST,
+                 tls ? on_tls_readable : on_readable, c);
+    event_assign(c->write_event, t->base, fd, EV_WRITE | EV_PERSIST,
+                 tls ? on_tls_writable : on_writable, c);
     event_add(c->read_event, NULL);
 
     c->prev_active = NULL;
@@ -110,6 +118,8 @@ void shale_conn_open(struct io_thread *t, struct conn *c, int fd)
     if (t->active)
         t->active->prev_active = c;
     t->active = c;
+    if (tls && !(c->tls = shale_tls_conn_create(t->srv->tls, fd, ci->addr)))
+        shale_conn_close(c);
 }
 
 void shale_conn_set_authenticated(struct conn *c, int yes)
@@ -183,6 +193,8 @@ void shale_conn_close(struct conn *c)
     event_del(c->read_event);
     event_del(c->write_event);
     c->read_event = c->write_event = NULL;
+    shale_tls_conn_destroy(c->tls);
+    c->tls = NULL;
     close(c->fd);
     c->fd = -1;
     shale_clients_remove(&t->srv->clients, &c->info);
@@ -258,11 +270,12 @@ static void arm_write(struct conn *c, int on)
     }
 }
 
-/* The client is not reading as fast as replies come: wait for the socket,
- * unless it went past client-output-buffer-limit. */
-static void write_blocked(struct conn *c)
+/* The client is not reading as fast as replies come: wait for the socket
+ * (writable: EV_WRITE; TLS may wait to read instead), unless it went past
+ * client-output-buffer-limit. */
+static void write_blocked(struct conn *c, int writable)
 {
-    arm_write(c, 1);
+    arm_write(c, writable);
     if (shale_conn_limits_output_exceeded(c, clock_wall_ms()))
         shale_conn_close(c);
     else
@@ -286,10 +299,11 @@ void shale_conn_flush(struct conn *c)
             skip = 0;
             n++;
         }
-        ssize_t w = writev(c->fd, iov, n);
+        ssize_t w = c->tls ? shale_tls_writev(c->tls, iov, n) : writev(c->fd, iov, n);
         if (w < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                write_blocked(c);
+                /* An SSL_write waiting to read is retried by the read event. */
+                write_blocked(c, !(c->tls && shale_tls_write_wants_read(c->tls)));
                 return;
             }
             if (errno == EINTR)
@@ -303,7 +317,9 @@ void shale_conn_flush(struct conn *c)
             size_t rest = c->head->reply.len - c->wpos;
             if (written < rest) {
                 c->wpos += written;
-                write_blocked(c);
+                if (c->tls)
+                    break; /* SSL_write stops after each record: write on */
+                write_blocked(c, 1);
                 return;
             }
             written -= rest;
@@ -311,7 +327,7 @@ void shale_conn_flush(struct conn *c)
             pop_head(c);
         }
     }
-    arm_write(c, 0);
+    arm_write(c, c->tls && shale_tls_read_wants_write(c->tls));
     maybe_release_rbuf(c);
     if (!c->head && (c->flags & CONN_CLOSE_AFTER_REPLY))
         shale_conn_close(c);
@@ -487,17 +503,99 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         return;
     }
     struct iobuf *b = c->rbuf;
-    ssize_t n = read(fd, b->data + b->len, b->cap - b->len);
+    char *at = b->data + b->len;
+    ssize_t n =
+        c->tls ? shale_tls_read(c->tls, at, b->cap - b->len) : read(fd, at, b->cap - b->len);
     if (n <= 0) {
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            if (c->tls && shale_tls_read_wants_write(c->tls))
+                arm_write(c, 1);
+            maybe_release_rbuf(c);
             return;
+        }
         shale_conn_close(c);
         return;
+    }
+    if (!(c->flags & CONN_INPUT_SEEN)) {
+        c->flags |= CONN_INPUT_SEEN;
+        if (!c->tls && shale_tls_is_client_hello(at, (size_t)n)) {
+            shale_tls_refuse_on_plain_port(c->t->srv->tls, c->info.addr);
+            shale_conn_close(c);
+            return;
+        }
     }
     b->len += (size_t)n;
     atomic_fetch_add_explicit(&c->t->stats.net_input, (uint64_t)n, memory_order_relaxed);
     atomic_store_explicit(&c->info.last_ms, clock_wall_ms(), memory_order_relaxed);
     shale_conn_process_input(c);
+    /* OpenSSL may hold more (decrypted or read ahead) than fitted: epoll
+     * will not report it, so come back on the next loop turn. */
+    if (c->tls && !(c->flags & (CONN_READ_PAUSED | CONN_CLOSED | CONN_CLOSE_AFTER_REPLY)) &&
+        shale_tls_has_pending(c->tls))
+        event_active(c->read_event, EV_READ, 0);
+}
+
+/* ---- TLS transport: the handshake, and retries across directions ---- */
+
+static void tls_handshake(struct conn *c)
+{
+    switch (shale_tls_handshake(c->tls)) {
+    case TLS_WANT_READ:
+        arm_write(c, 0);
+        return;
+    case TLS_WANT_WRITE:
+        arm_write(c, 1);
+        return;
+    case TLS_FAILED:
+        shale_conn_close(c);
+        return;
+    case TLS_DONE:
+        arm_write(c, 0);
+        on_readable(c->fd, EV_READ, c); /* the first command may be buffered already */
+        return;
+    }
+}
+
+/* An SSL_write may wait for the socket to be readable and an SSL_read for
+ * it to be writable, so each event retries the direction that waits on it. */
+static void on_tls_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    if (!shale_tls_established(c->tls)) {
+        tls_handshake(c);
+        return;
+    }
+    if (shale_tls_write_wants_read(c->tls)) {
+        shale_conn_flush(c);
+        if (c->flags & CONN_CLOSED)
+            return;
+    }
+    on_readable(fd, what, c);
+}
+
+static void on_tls_writable(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    if (!shale_tls_established(c->tls)) {
+        tls_handshake(c);
+        return;
+    }
+    if (shale_tls_read_wants_write(c->tls) && !(c->flags & CONN_READ_PAUSED)) {
+        on_readable(fd, EV_READ, c);
+        if (c->flags & CONN_CLOSED)
+            return;
+    }
+    shale_conn_flush(c);
+}
+
+void shale_conn_expire_handshakes(struct io_thread *t)
+{
+    int64_t now_ms = clock_mono_us() / 1000;
+    for (struct conn *c = t->active, *next; c; c = next) {
+        next = c->next_active;
+        if (c->tls && shale_tls_handshake_expired(c->tls, now_ms))
+            shale_conn_close(c);
+    }
 }
 
 /* Called by the thread after requests were freed: paused readers whose
@@ -512,5 +610,7 @@ int shale_conn_try_resume(struct conn *c)
     if (!(c->flags & CONN_NO_READ)) /* draining: run what was read, read nothing new */
         event_add(c->read_event, NULL);
     shale_conn_process_input(c);
+    if (c->tls && !(c->flags & (CONN_READ_PAUSED | CONN_CLOSED)) && shale_tls_has_pending(c->tls))
+        event_active(c->read_event, EV_READ, 0); /* epoll will not report it */
     return !(c->flags & CONN_READ_PAUSED);
 }

@@ -15,6 +15,7 @@ struct iobuf;
 struct request;
 struct event;
 struct multi_state;
+struct tls_conn;
 
 enum conn_flag {
     CONN_READ_PAUSED = 1 << 0,       /* too many in flight, or no request slots */
@@ -29,14 +30,16 @@ enum conn_flag {
     CONN_REPLY_SKIP = 1 << 8,      /* the reply of the command being handled is dropped */
     CONN_REPLY_SKIP_NEXT = 1 << 9, /* ... and of the next one (CLIENT REPLY SKIP) */
     CONN_NO_EVICT = 1 << 10,
-    CONN_LOCAL = 1 << 11,   /* peer is 127.0.0.1 or ::1 (enable-debug-command local) */
-    CONN_NO_READ = 1 << 12, /* draining for shutdown: never read the socket again */
-    CONN_WR_SHUT = 1 << 13, /* draining: every reply written, FIN sent */
+    CONN_LOCAL = 1 << 11,      /* peer is 127.0.0.1 or ::1 (enable-debug-command local) */
+    CONN_NO_READ = 1 << 12,    /* draining for shutdown: never read the socket again */
+    CONN_WR_SHUT = 1 << 13,    /* draining: every reply written, FIN sent */
+    CONN_INPUT_SEEN = 1 << 14, /* the first bytes were looked at (TLS port) */
 };
 
 struct conn {
     struct io_thread *t;
     int fd;
+    struct tls_conn *tls; /* NULL: plain TCP */
     uint32_t flags;
     uint8_t db;
     uint8_t proto;
@@ -63,8 +66,8 @@ struct conn {
     int64_t obuf_soft_since_ms;
 };
 
-/* Sets up a connection slot for an accepted socket. */
-void shale_conn_open(struct io_thread *t, struct conn *c, int fd);
+/* Sets up a connection slot for an accepted socket (tls: from tls-port). */
+void shale_conn_open(struct io_thread *t, struct conn *c, int fd, int tls);
 /* Authentication state; an unauthenticated client may only send small requests. */
 void shale_conn_set_authenticated(struct conn *c, int yes);
 /* Closes the socket now; the slot returns once shards hand back its requests. */
@@ -77,5 +80,7 @@ void shale_conn_flush(struct conn *c);
 void shale_conn_process_input(struct conn *c);
 /* Resumes a paused reader if it may read again; 1 when no longer paused. */
 int shale_conn_try_resume(struct conn *c);
+/* Cron: closes TLS clients whose handshake outlived tls-handshake-timeout. */
+void shale_conn_expire_handshakes(struct io_thread *t);
 
 #endif

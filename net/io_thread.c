@@ -144,9 +144,10 @@ void shale_io_send_to_shard(struct io_thread *t, int shard, struct request *r)
     t->shard_wake_pending[shard] = 1;
 }
 
-void shale_io_thread_adopt(struct io_thread *t, int fd)
+/* An inbox item is the fd and the TLS flag, never NULL (fd 0 included). */
+void shale_io_thread_adopt(struct io_thread *t, int fd, int tls)
 {
-    if (!ring_push(t->inbox, (void *)(intptr_t)fd)) {
+    if (!ring_push(t->inbox, (void *)((((intptr_t)fd + 1) << 1) | (tls != 0)))) {
         close(fd);
         return;
     }
@@ -169,7 +170,8 @@ static int adopt_new_connections(struct io_thread *t)
     int n = 0;
     void *item;
     while ((item = ring_pop(t->inbox)) != NULL) {
-        int fd = (int)(intptr_t)item;
+        int fd = (int)(((intptr_t)item >> 1) - 1);
+        int tls = (int)((intptr_t)item & 1);
         struct conn *c = t->free_conns;
         if (!c) { /* cannot happen: the acceptor enforces maxclients */
             close(fd);
@@ -177,7 +179,7 @@ static int adopt_new_connections(struct io_thread *t)
             continue;
         }
         t->free_conns = c->next_active;
-        shale_conn_open(t, c, fd);
+        shale_conn_open(t, c, fd, tls);
         n++;
     }
     return n;
@@ -208,8 +210,12 @@ static void write_ready_replies(struct io_thread *t)
     }
 }
 
-static void resume_paused_readers(struct io_thread *t)
+/* 1 when a reader took new commands. Requests are freed by the shards'
+ * replies and also by writing the replies of keyless commands, so this runs
+ * whenever a reader waits, not only after replies from the shards. */
+static int resume_paused_readers(struct io_thread *t)
 {
+    uint32_t free_before = t->requests_free;
     struct conn **link = &t->resume;
     while (*link) {
         struct conn *c = *link;
@@ -222,6 +228,7 @@ static void resume_paused_readers(struct io_thread *t)
             link = &c->next_resume;
         }
     }
+    return t->requests_free < free_before;
 }
 
 static int has_incoming(struct io_thread *t)
@@ -245,13 +252,15 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     shale_waker_drain(&t->waker);
 }
 
-/* Once a second: close clients idle past `timeout`, and blocked writers
- * that stayed over the output soft limit (no new reply would check them). */
+/* Once a second: close clients idle past `timeout`, blocked writers that
+ * stayed over the output soft limit (no new reply would check them), and
+ * TLS handshakes past tls-handshake-timeout. */
 static void on_cron(evutil_socket_t fd, short what, void *arg)
 {
     struct io_thread *t = arg;
     shale_slowlog_tidy(t);
     atomic_store_explicit(&t->stats.heartbeat_us, clock_mono_us(), memory_order_relaxed);
+    shale_conn_expire_handshakes(t);
     long long timeout = config_live(t->srv->cfg, timeout);
     int64_t now = clock_wall_ms();
     struct conn *c = t->active;
@@ -286,8 +295,8 @@ static void *io_main(void *arg)
         /* Not only after shard replies: a reader paused at its in-flight
          * cap may be freed by writes alone (keyless commands, or a slow
          * reader that reads again); gating on `freed` left them paused. */
-        if (t->resume)
-            resume_paused_readers(t);
+        if (t->resume && resume_paused_readers(t))
+            busy = 1;
         write_ready_replies(t);
         wake_shards(t);
         if (busy) {

@@ -86,8 +86,8 @@ struct io_thread *shale_io_thread_create(int index, struct server *srv);
 void shale_io_thread_destroy(struct io_thread *t);
 void shale_io_thread_start(struct io_thread *t);
 void shale_io_thread_stop(struct io_thread *t);
-/* Main thread: hands over an accepted socket. */
-void shale_io_thread_adopt(struct io_thread *t, int fd);
+/* Main thread: hands over an accepted socket (tls: accepted on tls-port). */
+void shale_io_thread_adopt(struct io_thread *t, int fd, int tls);
 
 /* Request slots (I/O thread). */
 struct request *shale_io_request_get(struct io_thread *t);

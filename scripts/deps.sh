@@ -5,8 +5,9 @@
 set -eu
 
 build_pkgs="gcc make pkg-config libjemalloc-dev libevent-dev libssl-dev"
-test_pkgs="$build_pkgs libhiredis-dev libcmocka-dev redis-tools clang-format python3 python3-yaml"
-bench_pkgs="$build_pkgs redis-server redis-tools python3"
+# openssl: scripts/gen-certs.sh makes the TLS tests' and benchmark's certificates.
+test_pkgs="$build_pkgs libhiredis-dev libcmocka-dev redis-tools clang-format python3 python3-yaml openssl"
+bench_pkgs="$build_pkgs redis-server redis-tools python3 openssl"
 # make static / check-symbols: libc.a, libz.a (libssl.a, libcrypto.a,
 # libevent*.a and libjemalloc.a come with the build set), nm, file(1).
 # The static smoke test in `make test` also needs redis-cli (the test set).

@@ -225,6 +225,19 @@ static void store_value(struct config *cfg, const struct option *o, struct parse
     cfg->retired = r;
 }
 
+/* A copy of an option's value, in the form store_value takes. */
+static struct parsed current_value(struct config *cfg, const struct option *o)
+{
+    struct parsed p = {0, NULL};
+    if (o->type == CONFIG_STRING) {
+        const char *v = *str_field(cfg, o);
+        p.str = shale_strdup(v ? v : "");
+    } else {
+        p.num = *int_field(cfg, o);
+    }
+    return p;
+}
+
 void shale_config_init(struct config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -365,14 +378,32 @@ int shale_config_set_live(struct config *cfg, const char *const *args, const siz
             shale_free(values[i].str);
         return -1;
     }
+    /* Like Redis: when a side effect fails (a TLS reload), every value goes
+     * back to what it was, side effects already applied are applied again
+     * for the old values, and the command fails naming the option. */
+    struct parsed old[npairs];
     pthread_mutex_lock(&cfg->set_lock);
-    for (int i = 0; i < npairs; i++)
+    for (int i = 0; i < npairs; i++) {
+        old[i] = current_value(cfg, opts[i]);
         store_value(cfg, opts[i], &values[i], 1);
-    for (int i = 0; i < npairs; i++)
-        if (cfg->changed)
-            cfg->changed(cfg->changed_ctx, opts[i]->name);
+    }
+    int failed = -1;
+    for (int i = 0; i < npairs && failed < 0; i++)
+        if (cfg->changed && cfg->changed(cfg->changed_ctx, opts[i]->name, msg, sizeof(msg)) < 0)
+            failed = i;
+    if (failed >= 0) {
+        for (int i = 0; i < npairs; i++)
+            store_value(cfg, opts[i], &old[i], 1);
+        for (int i = 0; i < failed; i++)
+            cfg->changed(cfg->changed_ctx, opts[i]->name, err, errlen);
+        fail(err, errlen, "ERR CONFIG SET failed (possibly related to argument '%s') - %s",
+             opts[failed]->name, msg);
+    } else {
+        for (int i = 0; i < npairs; i++)
+            shale_free(old[i].str);
+    }
     pthread_mutex_unlock(&cfg->set_lock);
-    return 0;
+    return failed >= 0 ? -1 : 0;
 }
 
 /* Splits a conf line into words, honouring "double" and 'single' quotes. */

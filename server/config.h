@@ -106,6 +106,36 @@ enum config_type {
       "minutes idle per LFU counter decrement (0: no decay)")                                      \
     /* ---- active defragmentation ---- */                                                         \
     /* ---- tls ---- */                                                                            \
+    X(tls_port, "tls-port", CONFIG_INT, "0", 0, 65535, NULL, CONFIG_FIXED,                         \
+      "TLS port (0: no TLS listener)")                                                             \
+    X(tls_cert_file, "tls-cert-file", CONFIG_STRING, "", 0, 0, NULL, CONFIG_LIVE,                  \
+      "server certificate chain (PEM); CONFIG SET reloads")                                        \
+    X(tls_key_file, "tls-key-file", CONFIG_STRING, "", 0, 0, NULL, CONFIG_LIVE,                    \
+      "private key of tls-cert-file (PEM)")                                                        \
+    X(tls_key_file_pass, "tls-key-file-pass", CONFIG_STRING, "", 0, 0, NULL, CONFIG_LIVE,          \
+      "passphrase of tls-key-file, if encrypted")                                                  \
+    X(tls_ca_cert_file, "tls-ca-cert-file", CONFIG_STRING, "", 0, 0, NULL, CONFIG_LIVE,            \
+      "CA certificates that sign client certificates (PEM)")                                       \
+    X(tls_ca_cert_dir, "tls-ca-cert-dir", CONFIG_STRING, "", 0, 0, NULL, CONFIG_LIVE,              \
+      "directory of CA certificates (c_rehash layout)")                                            \
+    X(tls_auth_clients, "tls-auth-clients", CONFIG_ENUM, "yes", 0, 0, "no yes optional",           \
+      CONFIG_LIVE, "client certificates: yes (required), optional, no")                            \
+    X(tls_protocols, "tls-protocols", CONFIG_STRING, "", 0, 0, NULL, CONFIG_LIVE,                  \
+      "allowed versions, e.g. TLSv1.2 TLSv1.3 (empty: those two)")                                 \
+    X(tls_ciphers, "tls-ciphers", CONFIG_STRING, "", 0, 0, NULL, CONFIG_LIVE,                      \
+      "TLSv1.2 cipher list (empty: OpenSSL default)")                                              \
+    X(tls_ciphersuites, "tls-ciphersuites", CONFIG_STRING, "", 0, 0, NULL, CONFIG_LIVE,            \
+      "TLSv1.3 cipher suites (empty: OpenSSL default)")                                            \
+    X(tls_prefer_server_ciphers, "tls-prefer-server-ciphers", CONFIG_BOOL, "no", 0, 0, NULL,       \
+      CONFIG_LIVE, "server picks the cipher by its own order")                                     \
+    X(tls_session_caching, "tls-session-caching", CONFIG_BOOL, "yes", 0, 0, NULL, CONFIG_LIVE,     \
+      "resume TLS sessions")                                                                       \
+    X(tls_session_cache_size, "tls-session-cache-size", CONFIG_INT, "20480",                       \
+      0, 2147483647, NULL, CONFIG_LIVE, "sessions kept for resumption")                            \
+    X(tls_session_cache_timeout, "tls-session-cache-timeout", CONFIG_INT, "300",                   \
+      0, 2147483647, NULL, CONFIG_LIVE, "seconds a cached session stays valid")                    \
+    X(tls_handshake_timeout, "tls-handshake-timeout", CONFIG_INT, "10", 1, 3600, NULL,             \
+      CONFIG_LIVE, "seconds a TLS handshake may take before the client is closed")                 \
     /* ---- operations and logging ---- */                                                         \
     X(loglevel, "loglevel", CONFIG_ENUM, "notice", 0, 0, LOGLEVEL_CHOICES, CONFIG_LIVE,            \
       "log verbosity")                                                                             \
@@ -160,8 +190,10 @@ struct config {
     struct config_retired *retired;
     struct config_rename *renames; /* read-only after start */
     /* Called after CONFIG SET changed an option, on the thread that ran it,
-     * with set_lock held; the composition root wires side effects here. */
-    void (*changed)(void *ctx, const char *name);
+     * with set_lock held; the composition root wires side effects here. A
+     * side effect that fails (a TLS reload) returns -1 with a reason in err:
+     * CONFIG SET then restores every value it set and fails. */
+    int (*changed)(void *ctx, const char *name, char *err, size_t errlen);
     void *changed_ctx;
 };
 

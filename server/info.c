@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "net/io_thread.h"
+#include "net/tls.h"
 #include "server/clock.h"
 #include "server/cmdstats.h"
 #include "server/command.h"
@@ -263,8 +264,26 @@ static void section_keyspace(struct server *srv, struct resp_buf *out)
     }
 }
 
+/* TLS counters (net/tls.h); Redis 7.0 has none to match. */
+static void tls_lines(struct server *srv, struct resp_buf *out)
+{
+    const struct tls_stats *st = shale_tls_stats(srv->tls);
+#define TLS_LINE(field)                                                                            \
+    add(out, "tls_" #field ":%llu\r\n",                                                            \
+        (unsigned long long)atomic_load_explicit(&st->field, memory_order_relaxed))
+    TLS_LINE(connections);
+    TLS_LINE(handshakes);
+    TLS_LINE(handshake_failures);
+    TLS_LINE(handshake_timeouts);
+    TLS_LINE(plain_port_refused);
+    TLS_LINE(reloads);
+    TLS_LINE(reload_failures);
+#undef TLS_LINE
+}
+
 static void section_shale(struct server *srv, struct resp_buf *out)
 {
+    tls_lines(srv, out);
     for (int s = 0; s < srv->nshards; s++) {
         const struct shard_public_stats *st = shale_shard_stats(srv->shards[s]);
         uint64_t keys = 0;

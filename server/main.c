@@ -15,6 +15,7 @@
 
 #include "net/acceptor.h"
 #include "net/io_thread.h"
+#include "net/tls.h"
 #include "server/admin.h"
 #include "server/cgroup.h"
 #include "server/clock.h"
@@ -61,12 +62,15 @@ static void make_run_id(char *out)
     out[40] = '\0';
 }
 
-/* SIGHUP: reopen the log file (after logrotate moved it). */
+/* SIGHUP: reopen the log file (after logrotate moved it) and reload the
+ * TLS certificates; existing connections keep theirs. */
 static void on_sighup(evutil_socket_t sig, short what, void *arg)
 {
+    struct server *srv = arg;
     shale_log(LOG_NOTICE, "Received SIGHUP, reopening the log file");
     shale_log_reopen();
     shale_log(LOG_NOTICE, "Log file reopened");
+    shale_tls_reload_on_signal(srv->tls, srv->cfg);
 }
 
 /* The main thread's cron: statistics roll-up. The allocator's stats are
@@ -79,16 +83,21 @@ static void on_cron(evutil_socket_t fd, short what, void *arg)
     shale_maxmemory_update(srv);
 }
 
-/* CONFIG SET side effects that are not a plain re-read of the field. */
-static void on_config_changed(void *ctx, const char *name)
+/* CONFIG SET side effects that are not a plain re-read of the field; -1
+ * with a reason in err makes CONFIG SET restore the old values and fail. */
+static int on_config_changed(void *ctx, const char *name, char *err, size_t errlen)
 {
     struct server *srv = ctx;
+    struct config *cfg = srv->cfg;
     if (!strcmp(name, "loglevel"))
-        shale_log_set_level((int)config_live(srv->cfg, loglevel));
+        shale_log_set_level((int)config_live(cfg, loglevel));
     else if (!strcmp(name, "log-format"))
-        shale_log_set_format((int)config_live(srv->cfg, log_format));
+        shale_log_set_format((int)config_live(cfg, log_format));
     else if (!strcmp(name, "maxmemory"))
         shale_maxmemory_changed(srv);
+    else if (shale_tls_option_reloads(name))
+        return shale_tls_reload(srv->tls, err, errlen);
+    return 0;
 }
 
 static int load_config(struct config *cfg, int argc, char **argv)
@@ -172,6 +181,9 @@ int main(int argc, char **argv)
         io_wakers[i] = &srv->io[i]->waker;
     }
 
+    srv->tls = shale_tls_setup(&cfg);
+    if (!srv->tls)
+        return 1;
     struct event_base *base = event_base_new();
     struct acceptor *acceptor = shale_acceptor_create(srv, base);
     if (!acceptor)
@@ -180,7 +192,7 @@ int main(int argc, char **argv)
     struct admin *admin = shale_admin_create(srv, base);
     if (!admin)
         return 1;
-    struct event *sighup = evsignal_new(base, SIGHUP, on_sighup, NULL);
+    struct event *sighup = evsignal_new(base, SIGHUP, on_sighup, srv);
     event_add(sighup, NULL);
     for (int s = 0; s < srv->nshards; s++)
         shale_shard_start(srv->shards[s], io_wakers);
@@ -206,7 +218,10 @@ int main(int argc, char **argv)
               plan.static_bytes, srv->nio, plan.per_io, cfg.io_thread_requests, plan.request_bytes,
               cfg.maxclients, plan.conn_bytes, cfg.io_buffers, plan.iobuf_bytes, plan.io_ring_bytes,
               srv->nshards, plan.per_shard, cfg.maxmemory, plan.data_budget);
-    shale_log(LOG_NOTICE, "Ready to accept connections tcp on port %lld", cfg.port);
+    if (cfg.port)
+        shale_log(LOG_NOTICE, "Ready to accept connections tcp on port %lld", cfg.port);
+    if (cfg.tls_port)
+        shale_log(LOG_NOTICE, "Ready to accept connections tls on port %lld", cfg.tls_port);
     shale_lifecycle_ready(srv->life);
 
     event_base_dispatch(base); /* until a shutdown has drained (server/lifecycle.c) */
@@ -232,6 +247,7 @@ int main(int argc, char **argv)
     event_free(cron);
     event_free(sighup);
     event_base_free(base);
+    shale_tls_teardown(srv->tls);
     shale_free(io_wakers);
     shale_free(srv->io);
     shale_free(srv->shards);

@@ -3,6 +3,7 @@
 #include "server/mem.h"
 
 #include <event2/event.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -140,9 +141,30 @@ const char *shale_mem_allocator_name(void)
     return ALLOCATOR_NAME;
 }
 
+/* OpenSSL's allocator hooks carry the caller's file and line. */
+static void *openssl_malloc(size_t size, const char *file, int line)
+{
+    return shale_malloc(size);
+}
+
+static void *openssl_realloc(void *ptr, size_t size, const char *file, int line)
+{
+    return shale_realloc(ptr, size);
+}
+
+static void openssl_free(void *ptr, const char *file, int line)
+{
+    shale_free(ptr);
+}
+
 void shale_mem_setup(void)
 {
     event_set_mem_functions(shale_malloc, shale_realloc, shale_free);
+    /* Refused once OpenSSL has allocated anything: this runs first in main. */
+    if (!CRYPTO_set_mem_functions(openssl_malloc, openssl_realloc, openssl_free)) {
+        fprintf(stderr, "shale: CRYPTO_set_mem_functions refused: OpenSSL already allocated\n");
+        abort();
+    }
 }
 
 #ifdef SHALE_USE_JEMALLOC

@@ -38,8 +38,8 @@ long long shale_mem_counted_bytes(void);
 /* Name of the allocator this binary was built with ("jemalloc-5.3.0", "libc"). */
 const char *shale_mem_allocator_name(void);
 
-/* Routes libevent's allocations through the gateway. Call before any
- * event_base exists. */
+/* Routes libevent's and OpenSSL's allocations through the gateway. Call
+ * first in main: before any event_base exists and any OpenSSL call. */
 void shale_mem_setup(void);
 
 /* Bytes the process has allocated through the gateway, as of the last

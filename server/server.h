@@ -18,6 +18,7 @@ struct cmdstats;
 struct io_thread;
 struct lifecycle;
 struct shard;
+struct tls;
 
 struct server {
     struct config *cfg; /* CONFIG_LIVE fields change at run time: config_live() */
@@ -29,7 +30,8 @@ struct server {
     uint16_t slot_to_shard[16384];
     int64_t start_us;
     char run_id[41];
-    int tcp_port; /* the port actually bound */
+    int tcp_port;    /* the port actually bound */
+    struct tls *tls; /* TLS context and counters (net/tls.h) */
     struct clients clients;
     struct info_rates rates;
     struct cmdstats *stats;               /* INFO counters' reset baselines */

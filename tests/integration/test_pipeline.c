@@ -375,6 +375,29 @@ static void test_200_concurrent_clients(void **state)
     redisFree(c);
 }
 
+/* Reading pauses at client-max-inflight and must resume once the replies
+ * are written, also when no shard was involved (keyless commands). */
+static void test_backpressure_resumes_after_keyless_replies(void **state)
+{
+    shale_test_skip_on_redis("client-max-inflight is shale's");
+    enum { N = 200 };
+    redisContext *c = shale_test_connect(server);
+    shale_test_assert_status(c, "OK", "CONFIG SET client-max-inflight 2");
+    for (int i = 0; i < N; i++) {
+        redisAppendCommand(c, "ECHO %d", i);
+    }
+    for (int i = 0; i < N; i++) {
+        char expected[16];
+        snprintf(expected, sizeof expected, "%d", i);
+        redisReply *r = shale_test_next_reply(c);
+        shale_test_expect_bulk(r, expected, "ECHO");
+        freeReplyObject(r);
+    }
+    shale_test_assert_nil(c, "GET k");
+    shale_test_assert_status(c, "OK", "CONFIG SET client-max-inflight 1024");
+    redisFree(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -382,6 +405,7 @@ int main(void)
         T(test_pipeline_10000_mixed_commands),
         T(test_pipeline_large_values),
         T(test_200_concurrent_clients),
+        T(test_backpressure_resumes_after_keyless_replies),
 #undef T
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

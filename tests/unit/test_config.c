@@ -469,6 +469,52 @@ static void test_config_operations(void **state)
              "--log-format", "json");
 }
 
+/* A side effect that refuses tls-cert-file (as a failed TLS reload does). */
+struct change_log {
+    int calls;
+    char names[8][32];
+};
+
+static int refuse_tls_cert(void *ctx, const char *name, char *err, size_t errlen)
+{
+    struct change_log *log = ctx;
+    if (log->calls < 8)
+        snprintf(log->names[log->calls], sizeof(log->names[0]), "%s", name);
+    log->calls++;
+    if (!strcmp(name, "tls-cert-file")) {
+        snprintf(err, errlen, "Unable to update TLS configuration. Check server logs.");
+        return -1;
+    }
+    return 0;
+}
+
+static void test_config_set_live_rolls_back_failed_side_effect(void **state)
+{
+    struct fx *f = *state;
+    struct change_log log = {0};
+    f->cfg.changed = refuse_tls_cert;
+    f->cfg.changed_ctx = &log;
+    LOAD_OK(f, "--tls-cert-file", "old.crt", "--timeout", "5");
+    const char *args[] = {"timeout", "7", "tls-cert-file", "new.crt"};
+    size_t lens[] = {7, 1, 13, 7};
+    assert_int_equal(shale_config_set_live(&f->cfg, args, lens, 4, f->err, sizeof(f->err)), -1);
+    assert_string_equal(f->err, "ERR CONFIG SET failed (possibly related to argument "
+                                "'tls-cert-file') - Unable to update TLS configuration. Check "
+                                "server logs.");
+    /* Both values are back, and timeout's side effect ran again for 5. */
+    assert_string_equal(config_live(&f->cfg, tls_cert_file), "old.crt");
+    assert_int_equal(config_live(&f->cfg, timeout), 5);
+    assert_int_equal(log.calls, 3);
+    assert_string_equal(log.names[0], "timeout");
+    assert_string_equal(log.names[1], "tls-cert-file");
+    assert_string_equal(log.names[2], "timeout");
+
+    const char *ok[] = {"tls-key-file", "k.pem"};
+    size_t oklens[] = {12, 5};
+    assert_int_equal(shale_config_set_live(&f->cfg, ok, oklens, 2, f->err, sizeof(f->err)), 0);
+    assert_string_equal(config_live(&f->cfg, tls_key_file), "k.pem");
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -486,6 +532,7 @@ int main(void)
         T(test_config_get_patterns),
         T(test_config_deinit_frees_strings),
         T(test_config_operations),
+        T(test_config_set_live_rolls_back_failed_side_effect),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
