@@ -13,6 +13,7 @@
 #include "net/io_thread.h"
 #include "server/clock.h"
 #include "server/command.h"
+#include "server/defrag_governor.h"
 #include "server/mem.h"
 #include "server/mem_plan.h"
 #include "server/server.h"
@@ -159,6 +160,7 @@ static void section_memory(struct server *srv, struct resp_buf *out)
         (long long)active - (long long)used);
     add(out, "mem_fragmentation_ratio:%.2f\r\n", ratio(rss, used));
     add(out, "mem_allocator:%s\r\n", shale_mem_allocator_name());
+    shale_defrag_governor_info_memory(srv->defrag, out);
     /* Under libc there are no arenas: the shard lines in "shale" read 0. */
     add(out, "shale_shard_memory:%s\r\n",
         shale_mem_has_arena_stats() ? "jemalloc-arenas" : "unavailable-libc");
@@ -203,6 +205,7 @@ static void section_stats(struct server *srv, struct resp_buf *out)
     add(out, "keyspace_misses:%llu\r\n",
         (unsigned long long)sum_shards(srv, offsetof(struct shard_public_stats, keyspace_misses)));
     add(out, "pubsub_channels:0\r\npubsub_patterns:0\r\n");
+    shale_defrag_governor_info_stats(srv->defrag, out);
 }
 
 static void section_replication(struct server *srv, struct resp_buf *out)
@@ -266,6 +269,7 @@ static void section_shale(struct server *srv, struct resp_buf *out)
             (unsigned long long)atomic_load_explicit(&st->mem_resident, memory_order_relaxed),
             ratio(active, allocated), (long long)active - (long long)allocated);
     }
+    shale_defrag_governor_info_shards(srv->defrag, out);
 }
 
 static const struct {

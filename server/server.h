@@ -16,6 +16,7 @@
 
 struct io_thread;
 struct shard;
+struct defrag_governor;
 
 struct server {
     struct config *cfg; /* CONFIG_LIVE fields change at run time: config_live() */
@@ -30,6 +31,7 @@ struct server {
     int tcp_port; /* the port actually bound */
     struct clients clients;
     struct info_rates rates;
+    struct defrag_governor *defrag; /* main thread; INFO reads its atomics */
 };
 
 static inline int server_shard_of_slot(const struct server *srv, unsigned slot)

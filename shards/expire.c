@@ -128,6 +128,13 @@ void shale_expire_stats(const struct expire_state *st, struct expire_stats *out)
     *out = st->stats;
 }
 
+void shale_expire_defrag(struct expire_state *st, void *(*move)(void *ptr, void *ctx), void *ctx)
+{
+    struct expire_db *dbs = move(st->dbs, ctx);
+    if (dbs)
+        st->dbs = dbs;
+}
+
 static uint32_t reverse_bits(uint32_t x, unsigned bits)
 {
     if (bits == 0)

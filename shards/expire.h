@@ -49,4 +49,9 @@ int shale_expire_cycle(struct expire_state *st, struct keyspace *ks, int64_t now
 
 void shale_expire_stats(const struct expire_state *st, struct expire_stats *out);
 
+/* Defrag of the state's own blocks. It holds positions, never key object
+ * pointers, between calls: a moved key needs no fixing here. `move` returns
+ * a block's new address (old one copied and freed) or NULL to leave it. */
+void shale_expire_defrag(struct expire_state *st, void *(*move)(void *ptr, void *ctx), void *ctx);
+
 #endif

@@ -16,6 +16,7 @@
 #include "server/mem.h"
 #include "server/ring.h"
 #include "server/waker.h"
+#include "shards/defrag_timer.h"
 #include "shards/exec.h"
 #include "shards/expire.h"
 
@@ -45,6 +46,7 @@ struct shard {
     struct event *cron_event;
     struct event *expire_event; /* one-shot: expiry has more work */
     struct expire_state *expire;
+    struct defrag_timer *defrag;
     struct exec_ctx exec;
     _Atomic int stopping;
     struct shard_public_stats pub;
@@ -85,6 +87,7 @@ struct shard *shale_shard_create(int index, const struct config *cfg, int io_thr
     apply_live_config(s);
     s->exec.hash.seed = 0xc2b2ae3d27d4eb4fULL * (uint64_t)(index + 1) ^ (uint64_t)clock_mono_us();
     s->expire = shale_expire_create(s->databases);
+    s->defrag = shale_defrag_timer_create(index, s->arena, cfg, s->exec.ks, s->expire);
     s->pub.keys = shale_calloc((size_t)s->databases, sizeof(*s->pub.keys));
     s->pub.expires = shale_calloc((size_t)s->databases, sizeof(*s->pub.expires));
     return s;
@@ -98,6 +101,7 @@ void shale_shard_destroy(struct shard *s)
         shale_ring_destroy(s->inbound[i]);
         shale_ring_destroy(s->outbound[i]);
     }
+    shale_defrag_timer_destroy(s->defrag);
     shale_keyspace_destroy(s->exec.ks);
     shale_expire_destroy(s->expire);
     shale_waker_deinit(&s->waker);
@@ -127,6 +131,11 @@ struct waker *shale_shard_waker(struct shard *s)
 const struct shard_public_stats *shale_shard_stats(const struct shard *s)
 {
     return &s->pub;
+}
+
+struct defrag_timer_shared *shale_shard_defrag(struct shard *s)
+{
+    return shale_defrag_timer_shared(s->defrag);
 }
 
 unsigned shale_shard_arena(const struct shard *s)
@@ -264,6 +273,7 @@ static void on_cron(evutil_socket_t fd, short what, void *arg)
     shale_keyspace_rehash(s->exec.ks, CRON_REHASH_US);
     if (!evtimer_pending(s->expire_event, NULL))
         run_expire(s);
+    shale_defrag_timer_cron(s->defrag);
 }
 
 static void *shard_main(void *arg)
@@ -314,6 +324,7 @@ void shale_shard_start(struct shard *s, struct waker **io_wakers)
     event_add(s->wake_event, NULL);
     s->cron_event = event_new(s->base, -1, EV_PERSIST, on_cron, s);
     s->expire_event = evtimer_new(s->base, on_expire, s);
+    shale_defrag_timer_attach(s->defrag, s->base);
     struct timeval interval = {0, CRON_INTERVAL_MS * 1000};
     event_add(s->cron_event, &interval);
     if (pthread_create(&s->thread, NULL, shard_main, s) != 0) {
@@ -330,6 +341,7 @@ void shale_shard_stop(struct shard *s)
     pthread_join(s->thread, NULL);
     event_free(s->cron_event);
     event_free(s->expire_event);
+    shale_defrag_timer_detach(s->defrag);
     event_free(s->wake_event);
     event_base_free(s->base);
 }

@@ -14,6 +14,7 @@
 struct ring;
 struct waker;
 struct config;
+struct defrag_timer_shared;
 
 /* Counters the shard publishes for INFO (written by the shard thread with
  * relaxed stores, read by any thread). */
@@ -57,5 +58,8 @@ unsigned shale_shard_arena(const struct shard *s);
 /* Main thread, after shale_mem_stats_refresh: reads the shard's arena stats
  * and publishes them in its public stats. */
 void shale_shard_publish_memory(struct shard *s);
+/* What the defrag governor and this shard's defrag timer share
+ * (shards/defrag_timer.h). */
+struct defrag_timer_shared *shale_shard_defrag(struct shard *s);
 
 #endif
