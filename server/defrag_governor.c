@@ -355,6 +355,7 @@ void shale_defrag_governor_info_stats(struct defrag_governor *g, struct resp_buf
     add(out, "shale_active_defrag_cycles:%llu\r\n", SUM(cycles_done));
     add(out, "shale_active_defrag_scanned:%llu\r\n", SUM(scanned));
     add(out, "shale_active_defrag_cpu_us:%llu\r\n", SUM(cpu_us));
+    add(out, "shale_active_defrag_run_us:%llu\r\n", SUM(wall_us));
     /* Both in % of one CPU, summed over the shards. */
     add(out, "shale_active_defrag_cpu_pct:%.2f\r\n", cpu_pct / 100.0);
     add(out, "shale_active_defrag_target_pct:%.2f\r\n", share / 100.0);
@@ -367,12 +368,13 @@ void shale_defrag_governor_info_shards(struct defrag_governor *g, struct resp_bu
         struct defrag_timer_shared *sh = shared_of(g, s);
 #define LD(field) (unsigned long long)atomic_load_explicit(&sh->field, memory_order_relaxed)
         add(out,
-            "shard%d_defrag:running=%u,share_pct=%.2f,cpu_pct=%.2f,cpu_us=%llu,cycles=%llu,"
-            "hits=%llu,misses=%llu,key_hits=%llu,key_misses=%llu\r\n",
+            "shard%d_defrag:running=%u,share_pct=%.2f,cpu_pct=%.2f,cpu_us=%llu,run_us=%llu,"
+            "runs=%llu,cycles=%llu,hits=%llu,misses=%llu,key_hits=%llu,key_misses=%llu\r\n",
             s, atomic_load_explicit(&sh->running, memory_order_relaxed),
             atomic_load_explicit(&g->shards[s].share_pub, memory_order_relaxed) / 100.0,
             atomic_load_explicit(&g->shards[s].cpu_pct_x100, memory_order_relaxed) / 100.0,
-            LD(cpu_us), LD(cycles_done), LD(hits), LD(misses), LD(key_hits), LD(key_misses));
+            LD(cpu_us), LD(wall_us), LD(runs), LD(cycles_done), LD(hits), LD(misses), LD(key_hits),
+            LD(key_misses));
 #undef LD
     }
 }

@@ -4,9 +4,11 @@
  * decision is rebuilt from two public interfaces: per pointer,
  * experimental.utilization.batch_query says how full its slab is; per bin,
  * the arena's stats say how full the bin's non-full slabs are on average.
- * An allocation moves when its slab is no fuller than that average (+1/8, as
- * in Redis's hint, so equal slabs do not stall the pass): the move fills a
- * fuller slab and helps empty this one.
+ * An allocation moves when its slab is not much fuller than that average
+ * (DEFRAG_HINT_MARGIN_8THS: 1.5x), taken once at the start of a pass: the
+ * move goes to the fullest slabs jemalloc offers and helps empty this one.
+ * Why 1.5x and a frozen average, where Redis's hint uses 1.125x and live
+ * figures: defrag_hint.c.
  *
  * Threads: the main thread publishes a shard arena's bin figures after its
  * stats refresh (shale_defrag_hint_publish); the shard thread asks about its
@@ -40,6 +42,8 @@ void shale_defrag_hint_init(struct defrag_hint *h);
  * non-full slabs are candidates to move from or to. */
 void shale_defrag_hint_publish(struct defrag_hint *h, const struct mem_bin_stats *bins,
                                unsigned nbins);
+/* The figures of src into dst (a shard freezes them for a whole pass). */
+void shale_defrag_hint_copy(struct defrag_hint *dst, const struct defrag_hint *src);
 
 /* The rule on one allocation, given where it lives: 1 to move. Pure. */
 int shale_defrag_hint_should_move(const struct defrag_hint *h, const struct mem_util *u);

@@ -50,6 +50,11 @@ struct defrag_walk {
     struct defrag_later *later; /* FIFO: [head, n) pending */
     size_t later_head, later_n, later_cap;
 
+    /* The current call's limits. */
+    int64_t deadline_us;
+    int (*yield)(void *ctx);
+    void *yield_ctx;
+
     /* Slots of the current scan step; valid until the step's end, since the
      * walk neither adds nor removes keys. */
     struct kobj **batch[DEFRAG_KEY_BATCH];
@@ -176,8 +181,16 @@ static void collect_key(void *ctx, void **entry_ref)
         flush_batch(w); /* replaces slots only: allowed during a scan */
 }
 
+/* Checked after every unit of work. */
+static int must_stop(const struct defrag_walk *w)
+{
+    if (clock_mono_us() >= w->deadline_us)
+        return 1;
+    return w->yield && w->yield(w->yield_ctx);
+}
+
 /* The deferred hashes, oldest first. Returns 1 when none is left. */
-static int run_later(struct defrag_walk *w, int64_t deadline_us)
+static int run_later(struct defrag_walk *w)
 {
     while (w->later_head < w->later_n) {
         struct defrag_later *l = &w->later[w->later_head];
@@ -193,7 +206,7 @@ static int run_later(struct defrag_walk *w, int64_t deadline_us)
                 l->cursor = shale_hash_defrag_entries(h, l->cursor, move_one, w);
             if (!l->cursor)
                 break;
-            if (clock_mono_us() >= deadline_us)
+            if (must_stop(w))
                 return 0;
         }
         shale_free(l->name);
@@ -204,11 +217,11 @@ static int run_later(struct defrag_walk *w, int64_t deadline_us)
 }
 
 /* Stage KEYS: one scan step at a time, deferred hashes before the next. */
-static int walk_keys(struct defrag_walk *w, int64_t deadline_us)
+static int walk_keys(struct defrag_walk *w)
 {
     int ndb = shale_keyspace_databases(w->ks);
     while (w->db < ndb) {
-        if (!run_later(w, deadline_us))
+        if (!run_later(w))
             return 0;
         if (shale_keyspace_keys(w->ks, w->db) == 0) {
             w->db++;
@@ -219,10 +232,10 @@ static int walk_keys(struct defrag_walk *w, int64_t deadline_us)
         flush_batch(w);
         if (w->cursor == 0)
             w->db++;
-        if (clock_mono_us() >= deadline_us)
+        if (must_stop(w))
             return 0;
     }
-    return run_later(w, deadline_us);
+    return run_later(w);
 }
 
 void shale_defrag_cycle_start(struct defrag_walk *w, size_t max_scan_fields)
@@ -235,12 +248,16 @@ void shale_defrag_cycle_start(struct defrag_walk *w, size_t max_scan_fields)
     w->max_scan_fields = max_scan_fields ? max_scan_fields : 1;
 }
 
-int shale_defrag_cycle_run(struct defrag_walk *w, int64_t deadline_us)
+int shale_defrag_cycle_run(struct defrag_walk *w, int64_t deadline_us, int (*yield)(void *ctx),
+                           void *yield_ctx)
 {
+    w->deadline_us = deadline_us;
+    w->yield = yield;
+    w->yield_ctx = yield_ctx;
     while (w->active && w->stage != STAGE_DONE) {
         switch (w->stage) {
         case STAGE_KEYS:
-            if (!walk_keys(w, deadline_us))
+            if (!walk_keys(w))
                 return 0;
             w->stage = STAGE_TABLES;
             break;
@@ -255,7 +272,7 @@ int shale_defrag_cycle_run(struct defrag_walk *w, int64_t deadline_us)
         case STAGE_DONE:
             break;
         }
-        if (w->stage != STAGE_DONE && clock_mono_us() >= deadline_us)
+        if (w->stage != STAGE_DONE && must_stop(w))
             return 0;
     }
     return 1;

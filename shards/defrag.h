@@ -54,10 +54,14 @@ void shale_defrag_walk_destroy(struct defrag_walk *w);
 /* Starts a cycle from the first stage. Hashes with more than
  * max_scan_fields fields are walked incrementally. */
 void shale_defrag_cycle_start(struct defrag_walk *w, size_t max_scan_fields);
-/* Works until deadline_us (monotonic clock; checked between units of a few
- * keys or hash fields, so a call may run a little past it and always does
- * some work). Returns 1 when the cycle has finished every stage. */
-int shale_defrag_cycle_run(struct defrag_walk *w, int64_t deadline_us);
+/* Works until deadline_us (monotonic clock) or until yield(yield_ctx) says
+ * to stop (may be NULL: a client request is waiting). Both are checked
+ * between units of work -- a table scan step (a few keys, each with a hash
+ * of at most active-defrag-max-scan-fields fields) or 8 steps of a deferred
+ * hash -- so a call may run a little past the deadline and always does one
+ * unit. Returns 1 when the cycle has finished every stage. */
+int shale_defrag_cycle_run(struct defrag_walk *w, int64_t deadline_us, int (*yield)(void *ctx),
+                           void *yield_ctx);
 /* Ends the cycle (finished or abandoned): drops the deferred keys. */
 void shale_defrag_cycle_end(struct defrag_walk *w);
 /* 1 between start and end. */

@@ -43,8 +43,13 @@ int64_t shale_defrag_pace_budget(struct defrag_pace *p, int64_t now_us, uint32_t
     return budget >= DEFRAG_PACE_MIN_RUN_US ? budget : 0;
 }
 
+int shale_defrag_pace_may_yield(const struct defrag_pace *p, int64_t cycle_us)
+{
+    return p->credit_us < cycle_us * DEFRAG_PACE_YIELD_RUNS;
+}
+
 int64_t shale_defrag_pace_next(struct defrag_pace *p, int64_t end_us, int64_t ran_us,
-                               uint32_t share, uint32_t max_share, int64_t cycle_us)
+                               uint32_t share, uint32_t max_share, int64_t cycle_us, int yielded)
 {
     share = clamp_share(share);
     max_share = clamp_share(max_share);
@@ -54,6 +59,10 @@ int64_t shale_defrag_pace_next(struct defrag_pace *p, int64_t end_us, int64_t ra
         ran_us = 0;
     p->credit_us -= ran_us;
     p->last_end_us = end_us;
+    /* Cut short by a request: the rest of the allowance waits only for the
+     * shard to be idle again. */
+    if (yielded && p->credit_us >= DEFRAG_PACE_MIN_RUN_US)
+        return 0;
     /* Never closer than cycle-max allows after the run just done. */
     int64_t floor = gap_for(ran_us, max_share);
     int64_t need = cycle_us - p->credit_us;

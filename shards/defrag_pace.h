@@ -16,7 +16,15 @@
  * DEFRAG_PACE_CATCHUP_RUNS runs -- that the next runs spend coming back
  * sooner, but never so soon that the shard spends more than
  * active-defrag-cycle-max of its time on defrag. Busy shards therefore still
- * defragment (no starvation), and a long stall never becomes a long burst. */
+ * defragment (no starvation), and a long stall never becomes a long burst.
+ *
+ * Idle time first. While the pace is not behind (less than
+ * DEFRAG_PACE_YIELD_RUNS runs of credit), a run stops as soon as a client
+ * request is waiting, and the next run comes as soon as the shard is idle
+ * again (delay 0): the allowance is the same, it is just spent between
+ * requests, so a request waits for one unit of defrag work (microseconds),
+ * not for a whole run. A shard so busy that its credit piles up past that
+ * mark runs whole runs again, requests or not. */
 #ifndef SHALE_DEFRAG_PACE_H
 #define SHALE_DEFRAG_PACE_H
 
@@ -28,6 +36,8 @@
 #define DEFRAG_PACE_CATCHUP_RUNS 4
 /* A run shorter than this is mostly overhead: wait for more allowance. */
 #define DEFRAG_PACE_MIN_RUN_US 20
+/* Below this much credit, in runs, a run gives way to waiting requests. */
+#define DEFRAG_PACE_YIELD_RUNS 2
 /* Longest delay between runs; tiny shares run short slices instead. */
 #define DEFRAG_PACE_MAX_DELAY_US 100000
 
@@ -45,11 +55,16 @@ void shale_defrag_pace_start(struct defrag_pace *p, int64_t now_us, int64_t cycl
 int64_t shale_defrag_pace_budget(struct defrag_pace *p, int64_t now_us, uint32_t share,
                                  int64_t cycle_us);
 
+/* After shale_defrag_pace_budget: 1 when the run may stop early for a
+ * waiting request (the pace is not behind). */
+int shale_defrag_pace_may_yield(const struct defrag_pace *p, int64_t cycle_us);
+
 /* Accounts a run that ended at end_us after ran_us, and returns the delay
  * before the next one (0..DEFRAG_PACE_MAX_DELAY_US). max_share is
  * active-defrag-cycle-max in the same units: catch-up runs are never closer
- * than it allows. */
+ * than it allows. yielded: the run stopped early for a request; the next
+ * one may come at once (delay 0) while allowance is left. */
 int64_t shale_defrag_pace_next(struct defrag_pace *p, int64_t end_us, int64_t ran_us,
-                               uint32_t share, uint32_t max_share, int64_t cycle_us);
+                               uint32_t share, uint32_t max_share, int64_t cycle_us, int yielded);
 
 #endif

@@ -19,9 +19,14 @@ struct defrag_timer {
     const struct config *cfg; /* CONFIG_LIVE fields read with config_live */
     struct defrag_walk *walk;
     struct event *event; /* one-shot, re-armed after each run */
+    int (*pending)(void *arg);
+    void *pending_arg;
     struct defrag_pace pace;
     int running;
     uint64_t end_tick; /* governor tick seen when the last cycle ended */
+    /* The hint figures of the pass, copied from the governor's at the start
+     * of a cycle (why frozen: server/defrag_hint.c). */
+    struct defrag_hint pass_hint;
     struct defrag_timer_shared shared;
 };
 
@@ -66,6 +71,7 @@ static void cycle_end(struct defrag_timer *t)
 static void cycle_start(struct defrag_timer *t)
 {
     int64_t cycle_us = config_live(t->cfg, active_defrag_cycle_us);
+    shale_defrag_hint_copy(&t->pass_hint, &t->shared.hint);
     shale_defrag_cycle_start(t->walk, (size_t)config_live(t->cfg, active_defrag_max_scan_fields));
     shale_defrag_pace_start(&t->pace, clock_mono_us(), cycle_us);
     t->running = 1;
@@ -98,11 +104,17 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     int64_t start = clock_mono_us();
     int64_t budget = shale_defrag_pace_budget(&t->pace, start, share, cycle_us);
     int64_t end = start;
+    int yielded = 0;
     if (budget > 0) {
         int64_t cpu0 = thread_cpu_us();
-        int done = shale_defrag_cycle_run(t->walk, start + budget);
+        int may_yield = t->pending && shale_defrag_pace_may_yield(&t->pace, cycle_us);
+        int done = shale_defrag_cycle_run(t->walk, start + budget, may_yield ? t->pending : NULL,
+                                          t->pending_arg);
         end = clock_mono_us();
+        yielded = !done && end < start + budget;
         atomic_fetch_add_explicit(&t->shared.cpu_us, (uint64_t)(thread_cpu_us() - cpu0),
+                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&t->shared.wall_us, (uint64_t)(end - start),
                                   memory_order_relaxed);
         atomic_fetch_add_explicit(&t->shared.runs, 1, memory_order_relaxed);
         publish_counts(t);
@@ -111,7 +123,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
             return;
         }
     }
-    arm(t, shale_defrag_pace_next(&t->pace, end, end - start, share, max_share, cycle_us));
+    arm(t, shale_defrag_pace_next(&t->pace, end, end - start, share, max_share, cycle_us, yielded));
 }
 
 struct defrag_timer *shale_defrag_timer_create(int shard, unsigned arena, const struct config *cfg,
@@ -122,7 +134,8 @@ struct defrag_timer *shale_defrag_timer_create(int shard, unsigned arena, const 
     t->arena = arena;
     t->cfg = cfg;
     shale_defrag_hint_init(&t->shared.hint);
-    t->walk = shale_defrag_walk_create(ks, expire, &t->shared.hint, arena);
+    shale_defrag_hint_init(&t->pass_hint);
+    t->walk = shale_defrag_walk_create(ks, expire, &t->pass_hint, arena);
     return t;
 }
 
@@ -134,9 +147,12 @@ void shale_defrag_timer_destroy(struct defrag_timer *t)
     shale_free(t);
 }
 
-void shale_defrag_timer_attach(struct defrag_timer *t, struct event_base *base)
+void shale_defrag_timer_attach(struct defrag_timer *t, struct event_base *base,
+                               int (*pending)(void *arg), void *arg)
 {
     t->event = evtimer_new(base, on_timer, t);
+    t->pending = pending;
+    t->pending_arg = arg;
 }
 
 void shale_defrag_timer_detach(struct defrag_timer *t)

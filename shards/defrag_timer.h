@@ -39,7 +39,8 @@ struct defrag_timer_shared {
     _Atomic uint64_t key_misses;
     _Atomic uint64_t scanned;
     _Atomic uint64_t runs;
-    _Atomic uint64_t cpu_us; /* thread CPU time spent in runs */
+    _Atomic uint64_t cpu_us;  /* thread CPU time spent in runs */
+    _Atomic uint64_t wall_us; /* wall-clock time spent in runs (the paced share) */
 };
 
 struct defrag_timer;
@@ -49,8 +50,11 @@ struct defrag_timer *shale_defrag_timer_create(int shard, unsigned arena, const 
                                                struct keyspace *ks, struct expire_state *expire);
 void shale_defrag_timer_destroy(struct defrag_timer *t);
 /* Creates the timer event in the shard's loop (before its thread starts)
- * and removes it (after the thread stopped). */
-void shale_defrag_timer_attach(struct defrag_timer *t, struct event_base *base);
+ * and removes it (after the thread stopped). pending(arg) tells whether a
+ * client request is waiting, so a run can give way to it (see
+ * shards/defrag_pace.h); it must be cheap (a look at the rings). */
+void shale_defrag_timer_attach(struct defrag_timer *t, struct event_base *base,
+                               int (*pending)(void *arg), void *arg);
 void shale_defrag_timer_detach(struct defrag_timer *t);
 /* Shard thread, from its 100 ms cron: starts a cycle when the governor
  * granted a share since the last one ended, abandons one whose share was

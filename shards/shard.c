@@ -235,6 +235,12 @@ static int has_work(struct shard *s)
     return 0;
 }
 
+/* The defrag timer's question between two units of work. */
+static int requests_waiting(void *arg)
+{
+    return has_work(arg);
+}
+
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
     struct shard *s = arg;
@@ -324,7 +330,7 @@ void shale_shard_start(struct shard *s, struct waker **io_wakers)
     event_add(s->wake_event, NULL);
     s->cron_event = event_new(s->base, -1, EV_PERSIST, on_cron, s);
     s->expire_event = evtimer_new(s->base, on_expire, s);
-    shale_defrag_timer_attach(s->defrag, s->base);
+    shale_defrag_timer_attach(s->defrag, s->base, requests_waiting, s);
     struct timeval interval = {0, CRON_INTERVAL_MS * 1000};
     event_add(s->cron_event, &interval);
     if (pthread_create(&s->thread, NULL, shard_main, s) != 0) {

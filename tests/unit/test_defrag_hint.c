@@ -1,11 +1,11 @@
 /* test_defrag_hint: unit tests for the defrag decision
  * (server/defrag_hint.c). On synthetic batch_query answers and bin figures:
- * a slab emptier than its bin's non-full average moves, a fuller one, a
- * full one, a large allocation, or the only non-full slab stays, equals move
- * (the 1/8 margin). Then on the real allocator: with jemalloc, a fragmented
- * arena's survivors are judged from its published stats, the picked ones
- * moved, and the arena's active pages shrink; under libc there is nothing
- * to ask and the answer is "stay" (or "move", in a DEFRAG=force build). */
+ * a slab emptier than its bin's non-full average moves, one up to 1.5x the
+ * average too, a fuller one, a full one, a large allocation, or the only
+ * non-full slab stays; frozen figures do not follow later publications. Then on the real allocator:
+ * with jemalloc, a fragmented arena's survivors are judged from its published stats, the picked
+ * ones moved, and the arena's active pages shrink; under libc there is nothing to ask and the
+ * answer is "stay" (or "move", in a DEFRAG=force build). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -52,9 +52,9 @@ static void test_rule_on_synthetic_answers(void **state)
     assert_int_equal(atomic_load(&h.nonfull_slabs[7]), 8);
     assert_int_equal(atomic_load(&h.nonfull_used[7]), 800);
     EXPECT(judge(&h, 256 - 10, 256, 7), "a slab with 10 of 256 used should move (average 100)");
-    EXPECT(judge(&h, 256 - 100, 256, 7), "an average slab should move (the 1/8 margin)");
-    EXPECT(judge(&h, 256 - 112, 256, 7), "112 used is within the 1/8 margin of 100");
-    EXPECT(!judge(&h, 256 - 113, 256, 7), "113 used is fuller than average + 1/8: stays");
+    EXPECT(judge(&h, 256 - 100, 256, 7), "an average slab should move");
+    EXPECT(judge(&h, 256 - 150, 256, 7), "150 used is within the 1.5x margin of 100");
+    EXPECT(!judge(&h, 256 - 151, 256, 7), "151 used is fuller than 1.5x the average: stays");
     EXPECT(!judge(&h, 0, 256, 7), "a full slab stays");
     EXPECT(!judge(&h, 0, 1, -1), "a large allocation stays");
     EXPECT(!judge(&h, 5, 256, 3), "a bin without figures (no non-full slabs) stays");
@@ -70,6 +70,22 @@ static void test_single_nonfull_slab_stays(void **state)
     shale_defrag_hint_publish(&h, bins, 1);
     /* The move would take a region of that same slab. */
     EXPECT(!judge(&h, 212, 256, 0), "the only non-full slab must not move into itself");
+}
+
+static void test_frozen_copy(void **state)
+{
+    struct defrag_hint live, frozen;
+    publish_example(&live);
+    shale_defrag_hint_init(&frozen);
+    shale_defrag_hint_copy(&frozen, &live);
+    EXPECT(judge(&frozen, 256 - 140, 256, 7), "the copy judges like the original");
+    /* The live figures move on (the average drops to 50); the copy not. */
+    struct mem_bin_stats bins[8] = {0};
+    bins[7] = (struct mem_bin_stats){
+        .nregs = 256, .curslabs = 10, .nonfull_slabs = 8, .curregs = 2 * 256 + 400};
+    shale_defrag_hint_publish(&live, bins, 8);
+    EXPECT(!judge(&live, 256 - 140, 256, 7), "140 used is above 1.5x the new average");
+    EXPECT(judge(&frozen, 256 - 140, 256, 7), "the frozen copy keeps the old average");
 }
 
 static void test_always(void **state)
@@ -166,6 +182,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rule_on_synthetic_answers),
         cmocka_unit_test(test_single_nonfull_slab_stays),
+        cmocka_unit_test(test_frozen_copy),
         cmocka_unit_test(test_always),
         cmocka_unit_test(test_real_allocator),
     };

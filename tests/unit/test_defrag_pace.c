@@ -47,7 +47,7 @@ static void sim_run(struct defrag_pace *p, struct sim *s, uint32_t share, uint32
             if (ran > s->max_run)
                 s->max_run = ran;
         }
-        int64_t delay = shale_defrag_pace_next(p, s->now, ran, share, max_share, CYCLE_US);
+        int64_t delay = shale_defrag_pace_next(p, s->now, ran, share, max_share, CYCLE_US, 0);
         EXPECT(delay >= 0 && delay <= DEFRAG_PACE_MAX_DELAY_US, "delay %lld out of range",
                (long long)delay);
         if (ran > 0 && delay < s->min_gap_after_run)
@@ -103,7 +103,7 @@ static void test_catch_up_is_capped(void **state)
     for (int i = 0; i < 50; i++) {
         int64_t b = shale_defrag_pace_budget(&p, now, share, CYCLE_US);
         now += b;
-        now += shale_defrag_pace_next(&p, now, b, share, max_share, CYCLE_US);
+        now += shale_defrag_pace_next(&p, now, b, share, max_share, CYCLE_US, 0);
     }
     now += 50000; /* the stall */
     int64_t caught = 0, runs = 0, t0 = now;
@@ -113,7 +113,7 @@ static void test_catch_up_is_capped(void **state)
         now += b;
         caught += b;
         runs++;
-        int64_t delay = shale_defrag_pace_next(&p, now, b, share, max_share, CYCLE_US);
+        int64_t delay = shale_defrag_pace_next(&p, now, b, share, max_share, CYCLE_US, 0);
         /* cycle-max 25%: a 500 us run is followed by >= 1500 us of gap. */
         EXPECT(delay >= b * 3, "gap %lld after a %lld us run: faster than cycle-max",
                (long long)delay, (long long)b);
@@ -151,13 +151,61 @@ static void test_small_allowance_waits(void **state)
     shale_defrag_pace_start(&p, 0, CYCLE_US);
     int64_t b = shale_defrag_pace_budget(&p, 0, 2500, CYCLE_US);
     assert_int_equal(b, CYCLE_US);
-    int64_t d = shale_defrag_pace_next(&p, CYCLE_US, CYCLE_US, 2500, 2500, CYCLE_US);
+    int64_t d = shale_defrag_pace_next(&p, CYCLE_US, CYCLE_US, 2500, 2500, CYCLE_US, 0);
     assert_int_equal(d, 3 * CYCLE_US);
     /* Fired after 30 us instead of 1500 us: 10 us of allowance. */
     b = shale_defrag_pace_budget(&p, CYCLE_US + 30, 2500, CYCLE_US);
     assert_int_equal(b, 0);
-    d = shale_defrag_pace_next(&p, CYCLE_US + 30, 0, 2500, 2500, CYCLE_US);
+    d = shale_defrag_pace_next(&p, CYCLE_US + 30, 0, 2500, 2500, CYCLE_US, 0);
     assert_int_equal(d, (CYCLE_US - 10) * 3);
+}
+
+/* Requests every 40 us (the shard idle in between): runs give way after
+ * 30 us and resume when the shard is idle again, and the share still comes
+ * out right -- spent in the gaps, never more than the target. */
+static void test_yield_spends_idle_time(void **state)
+{
+    const uint32_t share = 2500, max_share = 2500;
+    struct defrag_pace p;
+    shale_defrag_pace_start(&p, 0, CYCLE_US);
+    int64_t now = 0, defrag = 0, short_runs = 0, long_runs = 0;
+    while (now < 20000000) {
+        int64_t budget = shale_defrag_pace_budget(&p, now, share, CYCLE_US);
+        int yield = shale_defrag_pace_may_yield(&p, CYCLE_US);
+        int64_t ran = budget;
+        int yielded = 0;
+        if (yield && budget > 30) {
+            ran = 30; /* a request arrived: stop after the current unit */
+            yielded = 1;
+        }
+        now += ran;
+        defrag += ran;
+        if (ran > 0 && ran <= 30)
+            short_runs++;
+        else if (ran > 30)
+            long_runs++;
+        int64_t delay = shale_defrag_pace_next(&p, now, ran, share, max_share, CYCLE_US, yielded);
+        EXPECT(!yielded || delay == 0 || p.credit_us < DEFRAG_PACE_MIN_RUN_US,
+               "a run cut short by a request should resume at once (delay %lld)", (long long)delay);
+        /* The request itself, then the loop comes back to the timer. */
+        now += delay > 10 ? delay : 10;
+    }
+    double pct = 100.0 * (double)defrag / (double)now;
+    EXPECT(pct > 24.0 && pct < 25.5, "yielding runs gave %.2f%% instead of 25%%", pct);
+    EXPECT(short_runs > 50 * long_runs, "%lld short runs, %lld whole ones: expected mostly short",
+           (long long)short_runs, (long long)long_runs);
+}
+
+/* Far behind (credit of two runs or more): no giving way. */
+static void test_no_yield_when_behind(void **state)
+{
+    struct defrag_pace p;
+    shale_defrag_pace_start(&p, 0, CYCLE_US);
+    shale_defrag_pace_budget(&p, 0, 2500, CYCLE_US);
+    EXPECT(shale_defrag_pace_may_yield(&p, CYCLE_US), "a fresh cycle may give way");
+    /* 20 ms without a run at 25%: 6.7 ms earned, 2 ms kept. */
+    shale_defrag_pace_budget(&p, 20000, 2500, CYCLE_US);
+    EXPECT(!shale_defrag_pace_may_yield(&p, CYCLE_US), "behind: a run must not give way");
 }
 
 int main(void)
@@ -168,6 +216,8 @@ int main(void)
         cmocka_unit_test(test_catch_up_is_capped),
         cmocka_unit_test(test_tiny_share),
         cmocka_unit_test(test_small_allowance_waits),
+        cmocka_unit_test(test_yield_spends_idle_time),
+        cmocka_unit_test(test_no_yield_when_behind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

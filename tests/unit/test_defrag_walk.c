@@ -224,7 +224,7 @@ static void test_quiet_cycle_moves_everything(void **state)
     remember_addresses(fx->ks);
     shale_defrag_cycle_start(fx->w, MAX_SCAN);
     int calls = 0;
-    while (!shale_defrag_cycle_run(fx->w, 0))
+    while (!shale_defrag_cycle_run(fx->w, 0, NULL, NULL))
         calls++;
     shale_defrag_cycle_end(fx->w);
     check_all(fx->ks);
@@ -256,7 +256,7 @@ static void test_cycle_survives_changes(void **state)
     int next_id = 3700;
     for (int cycle = 0; cycle < 3; cycle++) {
         shale_defrag_cycle_start(fx->w, MAX_SCAN);
-        for (int slice = 0; !shale_defrag_cycle_run(fx->w, 0); slice++) {
+        for (int slice = 0; !shale_defrag_cycle_run(fx->w, 0, NULL, NULL); slice++) {
             rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
             int r = (int)(rng >> 33);
             int id = r % 3700;
@@ -320,13 +320,13 @@ static void test_abandoned_cycle(void **state)
     populate(fx->ks);
     shale_defrag_cycle_start(fx->w, 10);
     for (int i = 0; i < 600; i++)
-        shale_defrag_cycle_run(fx->w, 0);
+        shale_defrag_cycle_run(fx->w, 0, NULL, NULL);
     EXPECT(shale_defrag_cycle_active(fx->w), "the cycle should still be running");
     shale_defrag_cycle_end(fx->w);
     EXPECT(!shale_defrag_cycle_active(fx->w), "the cycle should have ended");
     remember_addresses(fx->ks);
     shale_defrag_cycle_start(fx->w, 10);
-    while (!shale_defrag_cycle_run(fx->w, 0))
+    while (!shale_defrag_cycle_run(fx->w, 0, NULL, NULL))
         ;
     shale_defrag_cycle_end(fx->w);
     check_all(fx->ks);
