@@ -173,14 +173,15 @@ static void observe_cycles(struct defrag_governor *g, int s, int64_t now)
     }
     if (done != gs->seen_done) {
         gs->seen_done = done;
+        int64_t purge_start = clock_mono_us();
         shale_mem_arena_purge(shale_shard_arena(g->srv->shards[s]));
         shale_log(LOG_VERBOSE,
                   "Shard %d: active defrag done in %lldms, reallocated=%llu, frag=%.0f%% -> "
-                  "%.0f%%, frag_bytes=%llu -> %llu",
+                  "%.0f%%, frag_bytes=%llu -> %llu, arena purged in %lldms",
                   s, (long long)(now - gs->cycle_start_us) / 1000,
                   (unsigned long long)atomic_load_explicit(&sh->cycle_hits, memory_order_relaxed),
                   gs->start_frag_pct, pct, (unsigned long long)gs->start_frag_bytes,
-                  (unsigned long long)bytes);
+                  (unsigned long long)bytes, (long long)(clock_mono_us() - purge_start) / 1000);
     }
 }
 
