@@ -322,6 +322,17 @@ def report(args, results):
         if r["base"] and r["during"]:
             lines.append("| during / off | %.2fx | %.2fx | %.2fx | %.2fx | |" % tuple(
                 r["during"][k] / max(r["base"][k], 1e-9) for k in ("p50", "p99", "p999", "max")))
+            d, o = r["during"], r["base"]
+            checks = [
+                ("frag ratio <= %.2f within 60 s" % args.goal,
+                 r["goal_s"] is not None and r["goal_s"] <= 60),
+                ("p99.9 during defrag <= 1 ms", d["p999"] <= 1000),
+                ("p99.9 during defrag <= 1.2x defrag off", d["p999"] <= 1.2 * o["p999"]),
+                ("max during defrag <= 2 ms", d["max"] <= 2000),
+            ]
+            lines.append("")
+            lines.append("Issue targets: " + "; ".join(
+                "%s: %s" % (name, "met" if ok else "MISSED") for name, ok in checks))
     shale = next((r for r in results if r["name"] == "shale"), None)
     redis = next((r for r in results if r["name"] == "redis"), None)
     if shale and redis and shale.get("during") and redis.get("base"):

@@ -105,7 +105,7 @@ static void *move_one(void *ptr, void *ctx)
     return shale_mem_defrag_move(ptr, w->arena);
 }
 
-static void later_push(struct defrag_walk *w, int db, struct slice key)
+static void later_push(struct defrag_walk *w, int db, struct slice key, uint64_t cursor)
 {
     if (w->later_n == w->later_cap) {
         w->later_cap = w->later_cap ? 2 * w->later_cap : 8;
@@ -113,13 +113,18 @@ static void later_push(struct defrag_walk *w, int db, struct slice key)
     }
     struct defrag_later *l = &w->later[w->later_n++];
     l->db = db;
-    l->cursor = 0;
+    l->cursor = cursor;
     l->len = key.len;
     l->name = shale_malloc(key.len ? key.len : 1);
     memcpy(l->name, key.ptr, key.len);
 }
 
-/* A key's value, after the object itself: everything a hash owns. */
+static int must_stop(const struct defrag_walk *w);
+
+/* A key's value, after the object itself: everything a hash owns. A hash
+ * small enough to do now is still walked in steps of DEFRAG_LATER_STEPS,
+ * and when the call must stop (a request waits) its remainder joins the
+ * deferred hashes, so no unit of work is a whole 1000-field hash. */
 static void defrag_value(struct defrag_walk *w, struct kobj *o)
 {
     if (shale_kobj_type(o) != KOBJ_HASH)
@@ -132,13 +137,19 @@ static void defrag_value(struct defrag_walk *w, struct kobj *o)
     if (shale_hash_encoding(moved) != HASH_ENC_TABLE)
         return;
     if (shale_hash_len(moved) > w->max_scan_fields) {
-        later_push(w, w->db, shale_kobj_key(o));
+        later_push(w, w->db, shale_kobj_key(o), 0);
         return;
     }
     uint64_t cursor = 0;
-    do
+    for (int step = 1;; step++) {
         cursor = shale_hash_defrag_entries(moved, cursor, move_one, w);
-    while (cursor);
+        if (!cursor)
+            return;
+        if (step % DEFRAG_LATER_STEPS == 0 && must_stop(w)) {
+            later_push(w, w->db, shale_kobj_key(o), cursor);
+            return;
+        }
+    }
 }
 
 /* The key objects of the batch: one hint query for all of them, then each

@@ -10,10 +10,11 @@
  *            key object (its string value is embedded in it), the fixed
  *            table slot; a hash's value -- compact blob, or table header,
  *            table and bucket arrays, and every entry of both layouts (the
- *            separate value block, then the field block) -- at once when it
- *            has at most active-defrag-max-scan-fields fields ...
- *   LATER    ... else by key name, one hash-table scan step at a time with
- *            its own cursor, before the key walk goes on (Redis's
+ *            separate value block, then the field block) -- right away when
+ *            it has at most active-defrag-max-scan-fields fields (and the
+ *            call need not stop half-way through) ...
+ *   LATER    ... else by key name, a few hash-table scan steps at a time
+ *            with its own cursor, before the key walk goes on (Redis's
  *            defrag-later list); a key deleted or changed meanwhile is
  *            simply dropped;
  *   TABLES   the keyspace's own blocks: each database's table and bucket
@@ -56,9 +57,9 @@ void shale_defrag_walk_destroy(struct defrag_walk *w);
 void shale_defrag_cycle_start(struct defrag_walk *w, size_t max_scan_fields);
 /* Works until deadline_us (monotonic clock) or until yield(yield_ctx) says
  * to stop (may be NULL: a client request is waiting). Both are checked
- * between units of work -- a table scan step (a few keys, each with a hash
- * of at most active-defrag-max-scan-fields fields) or 8 steps of a deferred
- * hash -- so a call may run a little past the deadline and always does one
+ * between units of work -- a keyspace scan step (a few keys) or 8 scan
+ * steps of a hash's table; a hash interrupted this way is finished later by
+ * name -- so a call may run a little past the deadline and always does one
  * unit. Returns 1 when the cycle has finished every stage. */
 int shale_defrag_cycle_run(struct defrag_walk *w, int64_t deadline_us, int (*yield)(void *ctx),
                            void *yield_ctx);

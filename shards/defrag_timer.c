@@ -44,7 +44,7 @@ static int64_t thread_cpu_us(void)
  * ring yet because its I/O thread waits for this very CPU: every
  * DEFRAG_CPU_YIELD_US the run also offers the CPU (sched_yield: ~0.3 us
  * when nobody else wants it here) and looks again. */
-#define DEFRAG_CPU_YIELD_US 50
+#define DEFRAG_CPU_YIELD_US 20
 
 static int give_way(void *arg)
 {
