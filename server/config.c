@@ -166,6 +166,11 @@ static int parse_value(const struct config *cfg, const struct option *o, const c
         if (v && !strcmp(o->name, "appendonly"))
             return fail(err, errlen,
                         "appendonly is not supported: shale is a cache without persistence");
+        if (v && !strcmp(o->name, "activedefrag") && !shale_mem_defrag_supported())
+            return fail(err, errlen,
+                        "Active defragmentation cannot be enabled: it requires a shale server "
+                        "compiled with jemalloc (the default MALLOC=jemalloc build) or with "
+                        "DEFRAG=force");
         break;
     case CONFIG_ENUM:
         v = choice_index(o->choices, text);

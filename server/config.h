@@ -105,6 +105,24 @@ enum config_type {
     X(lfu_decay_time, "lfu-decay-time", CONFIG_INT, "1", 0, 2147483647, NULL, CONFIG_LIVE,         \
       "minutes idle per LFU counter decrement (0: no decay)")                                      \
     /* ---- active defragmentation ---- */                                                         \
+    X(activedefrag, "activedefrag", CONFIG_BOOL, "no", 0, 0, NULL, CONFIG_LIVE,                    \
+      "move allocations out of sparse slabs to give fragmented memory back")                       \
+    X(active_defrag_ignore_bytes, "active-defrag-ignore-bytes", CONFIG_MEMORY, "100mb",            \
+      1, 9223372036854775807LL, NULL, CONFIG_LIVE,                                                 \
+      "no defrag below this much fragmentation overhead")                                          \
+    X(active_defrag_threshold_lower, "active-defrag-threshold-lower", CONFIG_INT, "10",            \
+      0, 1000, NULL, CONFIG_LIVE, "fragmentation % that starts defrag")                            \
+    X(active_defrag_threshold_upper, "active-defrag-threshold-upper", CONFIG_INT, "100",           \
+      0, 1000, NULL, CONFIG_LIVE, "fragmentation % at which defrag uses cycle-max")                \
+    X(active_defrag_cycle_min, "active-defrag-cycle-min", CONFIG_INT, "1", 1, 99, NULL,            \
+      CONFIG_LIVE, "least CPU % for defrag at threshold-lower")                                    \
+    X(active_defrag_cycle_max, "active-defrag-cycle-max", CONFIG_INT, "25", 1, 99, NULL,           \
+      CONFIG_LIVE, "most CPU % for defrag (also each shard's cap)")                                \
+    X(active_defrag_max_scan_fields, "active-defrag-max-scan-fields", CONFIG_INT, "1000",          \
+      1, 9223372036854775807LL, NULL, CONFIG_LIVE,                                                 \
+      "collections larger than this are defragged in steps")                                       \
+    X(active_defrag_cycle_us, "active-defrag-cycle-us", CONFIG_INT, "500", 1, 100000, NULL,        \
+      CONFIG_LIVE, "longest single run of a shard's defrag timer, in microseconds")                \
     /* ---- tls ---- */                                                                            \
     X(tls_port, "tls-port", CONFIG_INT, "0", 0, 65535, NULL, CONFIG_FIXED,                         \
       "TLS port (0: no TLS listener)")                                                             \

@@ -15,6 +15,7 @@
 #include "server/clock.h"
 #include "server/cmdstats.h"
 #include "server/command.h"
+#include "server/defrag_governor.h"
 #include "server/maxmemory.h"
 #include "server/mem.h"
 #include "server/mem_plan.h"
@@ -166,6 +167,7 @@ static void section_memory(struct server *srv, struct resp_buf *out)
         (long long)active - (long long)used);
     add(out, "mem_fragmentation_ratio:%.2f\r\n", ratio(rss, used));
     add(out, "mem_allocator:%s\r\n", shale_mem_allocator_name());
+    shale_defrag_governor_info_memory(srv->defrag, out);
     /* Under libc there are no arenas: the shard lines in "shale" read 0. */
     add(out, "shale_shard_memory:%s\r\n",
         shale_mem_has_arena_stats() ? "jemalloc-arenas" : "unavailable-libc");
@@ -213,6 +215,7 @@ static void section_stats(struct server *srv, struct resp_buf *out)
     add(out, "keyspace_misses:%llu\r\n", counter(srv, STAT_KEYSPACE_MISSES));
     add(out, "pubsub_channels:0\r\npubsub_patterns:0\r\n");
     add(out, "total_error_replies:%llu\r\n", counter(srv, STAT_ERROR_REPLIES));
+    shale_defrag_governor_info_stats(srv->defrag, out);
 }
 
 static void section_replication(struct server *srv, struct resp_buf *out)
@@ -305,6 +308,7 @@ static void section_shale(struct server *srv, struct resp_buf *out)
             (unsigned long long)(limit == EVICT_NO_LIMIT ? 0 : limit),
             (unsigned long long)atomic_load_explicit(&st->evicted_keys, memory_order_relaxed));
     }
+    shale_defrag_governor_info_shards(srv->defrag, out);
 }
 
 static const struct {

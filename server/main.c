@@ -23,6 +23,7 @@
 #include "server/command.h"
 #include "server/config.h"
 #include "server/cpus.h"
+#include "server/defrag_governor.h"
 #include "server/lifecycle.h"
 #include "server/log.h"
 #include "server/maxmemory.h"
@@ -81,6 +82,7 @@ static void on_cron(evutil_socket_t fd, short what, void *arg)
     shale_info_sample(srv, &srv->rates);
     shale_info_sample_memory(srv, &srv->rates);
     shale_maxmemory_update(srv);
+    shale_defrag_governor_tick(srv->defrag);
 }
 
 /* CONFIG SET side effects that are not a plain re-read of the field; -1
@@ -174,6 +176,7 @@ int main(int argc, char **argv)
     srv->shards = shale_calloc((size_t)srv->nshards, sizeof(*srv->shards));
     for (int s = 0; s < srv->nshards; s++)
         srv->shards[s] = shale_shard_create(s, &cfg, srv->nio, srv->spin_us, srv->slot_to_shard);
+    srv->defrag = shale_defrag_governor_create(srv);
     srv->io = shale_calloc((size_t)srv->nio, sizeof(*srv->io));
     struct waker **io_wakers = shale_calloc((size_t)srv->nio, sizeof(*io_wakers));
     for (int i = 0; i < srv->nio; i++) {
@@ -244,6 +247,7 @@ int main(int argc, char **argv)
         shale_io_thread_destroy(srv->io[i]);
     for (int s = 0; s < srv->nshards; s++)
         shale_shard_destroy(srv->shards[s]);
+    shale_defrag_governor_destroy(srv->defrag);
     event_free(cron);
     event_free(sighup);
     event_base_free(base);

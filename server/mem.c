@@ -328,3 +328,192 @@ size_t shale_mem_rss(void)
     fclose(f);
     return n == 2 ? resident * (size_t)sysconf(_SC_PAGESIZE) : 0;
 }
+
+/* ---- active defragmentation support ---------------------------------------- */
+
+#ifdef SHALE_USE_JEMALLOC
+/* Small bins hold at most this many size classes (36 with 4 KB pages here;
+ * more with bigger pages). */
+#define MEM_MAX_BINS 128
+/* Pointers per batch_query call. */
+#define MEM_UTIL_BATCH 64
+
+/* The bin table and the MIBs defrag reads, built once: the sizes come from
+ * arenas.bin.<j>.size, so nothing assumes jemalloc's quantum (16 on Debian).
+ * Written under pthread_once, read-only afterwards. */
+struct mem_bins {
+    unsigned nbins;
+    size_t size[MEM_MAX_BINS]; /* region size of bin j, ascending */
+    uint32_t nregs[MEM_MAX_BINS];
+    int has_batch_query;
+    size_t batch[MIB_LEN], batch_len;
+    size_t curregs[MIB_LEN], curregs_len;
+    size_t curslabs[MIB_LEN], curslabs_len;
+    size_t nonfull[MIB_LEN], nonfull_len;
+    size_t purge[MIB_LEN], purge_len;
+};
+static struct mem_bins bins;
+static pthread_once_t bins_once = PTHREAD_ONCE_INIT;
+
+static void bins_init(void)
+{
+    size_t sz = sizeof(bins.nbins);
+    if (mallctl("arenas.nbins", &bins.nbins, &sz, NULL, 0) != 0)
+        bins.nbins = 0;
+    if (bins.nbins > MEM_MAX_BINS)
+        bins.nbins = MEM_MAX_BINS;
+    for (unsigned j = 0; j < bins.nbins; j++) {
+        char name[64];
+        snprintf(name, sizeof(name), "arenas.bin.%u.size", j);
+        sz = sizeof(bins.size[j]);
+        mallctl(name, &bins.size[j], &sz, NULL, 0);
+        snprintf(name, sizeof(name), "arenas.bin.%u.nregs", j);
+        sz = sizeof(bins.nregs[j]);
+        mallctl(name, &bins.nregs[j], &sz, NULL, 0);
+    }
+    bins.batch_len = MIB_LEN;
+    bins.has_batch_query =
+        mallctlnametomib("experimental.utilization.batch_query", bins.batch, &bins.batch_len) == 0;
+    mib("stats.arenas.0.bins.0.curregs", bins.curregs, &bins.curregs_len);
+    mib("stats.arenas.0.bins.0.curslabs", bins.curslabs, &bins.curslabs_len);
+    mib("stats.arenas.0.bins.0.nonfull_slabs", bins.nonfull, &bins.nonfull_len);
+    mib("arena.0.purge", bins.purge, &bins.purge_len);
+}
+
+static const struct mem_bins *get_bins(void)
+{
+    pthread_once(&bins_once, bins_init);
+    return &bins;
+}
+
+/* The bin whose regions are exactly `size` bytes, or -1. */
+static int bin_of_size(const struct mem_bins *b, size_t size)
+{
+    unsigned lo = 0, hi = b->nbins;
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+        if (b->size[mid] < size)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < b->nbins && b->size[lo] == size ? (int)lo : -1;
+}
+
+static size_t read_bin_mib(const size_t *m, size_t len, unsigned arena, unsigned bin)
+{
+    size_t copy[MIB_LEN];
+    memcpy(copy, m, len * sizeof(*m));
+    copy[2] = arena;
+    copy[4] = bin;
+    return read_mib(copy, len);
+}
+#endif
+
+int shale_mem_defrag_supported(void)
+{
+#if defined(SHALE_DEFRAG_FORCE)
+    return 1;
+#elif defined(SHALE_USE_JEMALLOC)
+    return get_bins()->has_batch_query;
+#else
+    return 0;
+#endif
+}
+
+const char *shale_mem_defrag_mode(void)
+{
+#ifdef SHALE_DEFRAG_FORCE
+    return "force";
+#else
+    return shale_mem_defrag_supported() ? "jemalloc" : "unsupported";
+#endif
+}
+
+int shale_mem_utilization(void *const *ptrs, size_t n, struct mem_util *out)
+{
+#ifdef SHALE_USE_JEMALLOC
+    const struct mem_bins *b = get_bins();
+    if (!b->has_batch_query)
+        return -1;
+    /* batch_query answers (nfree, nregs, size of the slab) per pointer; a
+     * slab holds exactly nregs regions, so its region size is size/nregs. */
+    size_t raw[3 * MEM_UTIL_BATCH];
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < MEM_UTIL_BATCH ? n - done : MEM_UTIL_BATCH;
+        size_t rawlen = 3 * k * sizeof(size_t);
+        if (mallctlbymib(b->batch, b->batch_len, raw, &rawlen, (void *)(ptrs + done),
+                         k * sizeof(void *)) != 0)
+            return -1;
+        for (size_t i = 0; i < k; i++) {
+            size_t nfree = raw[3 * i], nregs = raw[3 * i + 1], slab = raw[3 * i + 2];
+            struct mem_util *u = &out[done + i];
+            u->nfree = (uint32_t)nfree;
+            u->nregs = (uint32_t)nregs;
+            u->bin = nregs ? bin_of_size(b, slab / nregs) : -1;
+            if (u->bin >= 0 && b->nregs[u->bin] != nregs)
+                u->bin = -1; /* a large allocation of a bin's size */
+        }
+        done += k;
+    }
+    return 0;
+#else
+    (void)ptrs;
+    (void)n;
+    (void)out;
+    return -1;
+#endif
+}
+
+unsigned shale_mem_arena_bin_stats(unsigned arena, struct mem_bin_stats *out, unsigned max)
+{
+#ifdef SHALE_USE_JEMALLOC
+    const struct mem_bins *b = get_bins();
+    unsigned n = b->nbins < max ? b->nbins : max;
+    for (unsigned j = 0; j < n; j++) {
+        out[j].curregs = read_bin_mib(b->curregs, b->curregs_len, arena, j);
+        out[j].curslabs = read_bin_mib(b->curslabs, b->curslabs_len, arena, j);
+        out[j].nonfull_slabs = read_bin_mib(b->nonfull, b->nonfull_len, arena, j);
+        out[j].nregs = b->nregs[j];
+    }
+    return n;
+#else
+    (void)arena;
+    (void)out;
+    (void)max;
+    return 0;
+#endif
+}
+
+void *shale_mem_defrag_move(void *ptr, unsigned arena)
+{
+    size_t size = malloc_usable_size(ptr);
+#ifdef SHALE_USE_JEMALLOC
+    void *fresh = mallocx(size, MALLOCX_TCACHE_NONE | MALLOCX_ARENA(arena));
+    if (!fresh)
+        out_of_memory(size);
+    memcpy(fresh, ptr, size);
+    sdallocx(ptr, size, MALLOCX_TCACHE_NONE);
+#else
+    (void)arena;
+    void *fresh = malloc(size ? size : 1);
+    if (!fresh)
+        out_of_memory(size);
+    memcpy(fresh, ptr, size);
+    free(ptr);
+#endif
+    return fresh;
+}
+
+void shale_mem_arena_purge(unsigned arena)
+{
+#ifdef SHALE_USE_JEMALLOC
+    const struct mem_bins *b = get_bins();
+    size_t copy[MIB_LEN];
+    memcpy(copy, b->purge, b->purge_len * sizeof(*copy));
+    copy[1] = arena;
+    mallctlbymib(copy, b->purge_len, NULL, NULL, NULL, 0);
+#else
+    (void)arena;
+#endif
+}

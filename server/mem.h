@@ -7,6 +7,7 @@
 #define SHALE_MEM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 void *shale_malloc(size_t size);
 void *shale_calloc(size_t count, size_t size);
@@ -78,5 +79,49 @@ int shale_mem_arena_stats(unsigned arena, struct mem_stats *out);
 void shale_mem_total_stats(struct mem_stats *out);
 /* Resident set size of the process, from /proc/self/statm. */
 size_t shale_mem_rss(void);
+
+/* ---- what active defragmentation needs from the allocator (DESIGN §6) ----
+ * The mechanism only: which allocations to move is decided elsewhere
+ * (server/defrag_hint.h); the walk lives in shards/defrag.c. */
+
+/* True when this build can defragment: jemalloc with
+ * experimental.utilization.batch_query, or a DEFRAG=force build (any
+ * allocator: every allocation is moved, fragmentation is simulated). */
+int shale_mem_defrag_supported(void);
+/* "jemalloc", "force" or "unsupported", for INFO and the logs. */
+const char *shale_mem_defrag_mode(void);
+
+/* Where an allocation lives: free and total regions of its slab, and the
+ * index of its small bin (-1 for a large allocation, which never moves). */
+struct mem_util {
+    uint32_t nfree;
+    uint32_t nregs;
+    int bin;
+};
+/* jemalloc's experimental.utilization.batch_query for n live pointers
+ * (~10-20 ns each, takes no lock). Returns -1 where it does not exist. */
+int shale_mem_utilization(void *const *ptrs, size_t n, struct mem_util *out);
+
+/* One small bin of an arena as of the last shale_mem_stats_refresh. */
+struct mem_bin_stats {
+    uint64_t curregs;       /* regions in use */
+    uint64_t curslabs;      /* slabs holding them */
+    uint64_t nonfull_slabs; /* of those, slabs with a free region */
+    uint32_t nregs;         /* regions per slab */
+};
+/* Fills out[0..n) for the arena's small bins (sizes looked up from
+ * arenas.bin.<j>.size, never assumed) and returns n (<= max); 0 under libc.
+ * Reads the snapshot the main thread's refresh took: call it from there. */
+unsigned shale_mem_arena_bin_stats(unsigned arena, struct mem_bin_stats *out, unsigned max);
+
+/* Moves an allocation: a new block of the same size class in `arena`,
+ * without the thread cache (so it comes from the arena's fullest slabs, not
+ * a cached region), the bytes copied, the old block freed without the thread
+ * cache (so its slab can empty). Returns the new address; the old one is
+ * gone. Under libc: malloc + memcpy + free. The caller fixes every pointer. */
+void *shale_mem_defrag_move(void *ptr, unsigned arena);
+/* Returns the arena's unused dirty pages to the OS (arena.<i>.purge), so RSS
+ * drops after a defrag cycle. May take milliseconds: not on a shard. */
+void shale_mem_arena_purge(unsigned arena);
 
 #endif

@@ -19,6 +19,7 @@ struct io_thread;
 struct lifecycle;
 struct shard;
 struct tls;
+struct defrag_governor;
 
 struct server {
     struct config *cfg; /* CONFIG_LIVE fields change at run time: config_live() */
@@ -39,6 +40,7 @@ struct server {
     _Atomic uint64_t slowlog_reset_below; /* entries older than this were reset */
     struct lifecycle
         *life; /* run state and shutdown (server/lifecycle.h); set before threads start */
+    struct defrag_governor *defrag; /* main thread; INFO reads its atomics */
 };
 
 static inline int server_shard_of_slot(const struct server *srv, unsigned slot)

@@ -136,6 +136,13 @@ int64_t shale_expire_avg_ttl(const struct expire_state *st, int db)
     return db < st->ndb ? st->dbs[db].avg_ttl_ms : 0;
 }
 
+void shale_expire_defrag(struct expire_state *st, void *(*move)(void *ptr, void *ctx), void *ctx)
+{
+    struct expire_db *dbs = move(st->dbs, ctx);
+    if (dbs)
+        st->dbs = dbs;
+}
+
 static uint32_t reverse_bits(uint32_t x, unsigned bits)
 {
     if (bits == 0)

@@ -53,5 +53,9 @@ void shale_expire_stats(const struct expire_state *st, struct expire_stats *out)
  * remaining TTL of the keys the cycle samples (0 until it has sampled any,
  * and again once db has no key with a TTL). */
 int64_t shale_expire_avg_ttl(const struct expire_state *st, int db);
+/* Defrag of the state's own blocks. It holds positions, never key object
+ * pointers, between calls: a moved key needs no fixing here. `move` returns
+ * a block's new address (old one copied and freed) or NULL to leave it. */
+void shale_expire_defrag(struct expire_state *st, void *(*move)(void *ptr, void *ctx), void *ctx);
 
 #endif

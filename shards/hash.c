@@ -363,6 +363,14 @@ struct hash *shale_hash_defrag(struct hash *h, void *(*move)(void *ptr, void *ct
     return moved ? moved : h;
 }
 
+void shale_hash_defrag_table(struct hash *h, void *(*move)(void *ptr, void *ctx), void *ctx)
+{
+    if (h->tag != HASH_ENC_TABLE)
+        return;
+    struct hash_table_enc *enc = (struct hash_table_enc *)h;
+    enc->table = shale_table_defrag(enc->table, move, ctx);
+}
+
 struct defrag_visit {
     void *(*move)(void *ptr, void *ctx);
     void *ctx;

@@ -93,5 +93,8 @@ size_t shale_hash_mem_usage(const struct hash *h);
 struct hash *shale_hash_defrag(struct hash *h, void *(*move)(void *ptr, void *ctx), void *ctx);
 uint64_t shale_hash_defrag_entries(struct hash *h, uint64_t cursor,
                                    void *(*move)(void *ptr, void *ctx), void *ctx);
+/* Moves a table hash's table (its bucket arrays and struct; see
+ * shale_table_defrag); a compact hash has none. */
+void shale_hash_defrag_table(struct hash *h, void *(*move)(void *ptr, void *ctx), void *ctx);
 
 #endif

@@ -282,6 +282,20 @@ void shale_keyspace_rehash(struct keyspace *ks, int64_t budget_us)
                 return;
 }
 
+struct kobj **shale_keyspace_ref(struct keyspace *ks, int db, struct slice key)
+{
+    return (struct kobj **)shale_table_find_ref(ks->dbs[db].table, key.ptr, key.len);
+}
+
+void shale_keyspace_defrag(struct keyspace *ks, void *(*move)(void *ptr, void *ctx), void *ctx)
+{
+    for (int i = 0; i < ks->ndb; i++)
+        ks->dbs[i].table = shale_table_defrag(ks->dbs[i].table, move, ctx);
+    struct db *dbs = move(ks->dbs, ctx);
+    if (dbs)
+        ks->dbs = dbs;
+}
+
 uint64_t shale_keyspace_keys(const struct keyspace *ks, int db)
 {
     return shale_table_size(ks->dbs[db].table);

@@ -88,6 +88,13 @@ int shale_keyspace_expire_key(struct keyspace *ks, int db, struct slice key);
 uint64_t shale_keyspace_scan(struct keyspace *ks, int db, uint64_t cursor,
                              void (*fn)(void *ctx, void **entry_ref), void *ctx);
 
+/* The slot holding key's object, expired or not, without touching its LRU
+ * clock or deleting it: for defrag, which must not change what it walks. */
+struct kobj **shale_keyspace_ref(struct keyspace *ks, int db, struct slice key);
+/* Defrag of the keyspace's own blocks (each database's table, the database
+ * array); `move` as in shale_table_defrag. Key objects are not touched. */
+void shale_keyspace_defrag(struct keyspace *ks, void *(*move)(void *ptr, void *ctx), void *ctx);
+
 uint64_t shale_keyspace_keys(const struct keyspace *ks, int db);
 uint64_t shale_keyspace_expires(const struct keyspace *ks, int db);
 /* Keys deleted by expiry (lazy on access, or the active cycle) since start. */

@@ -17,6 +17,7 @@
 #include "server/mem.h"
 #include "server/ring.h"
 #include "server/waker.h"
+#include "shards/defrag_timer.h"
 #include "shards/evict.h"
 #include "shards/exec.h"
 #include "shards/expire.h"
@@ -49,6 +50,7 @@ struct shard {
     struct event *cron_event;
     struct event *expire_event; /* one-shot: expiry has more work */
     struct expire_state *expire;
+    struct defrag_timer *defrag;
     struct exec_ctx exec;
     _Atomic int stopping;
     struct shard_public_stats pub;
@@ -121,6 +123,7 @@ struct shard *shale_shard_create(int index, const struct config *cfg, int io_thr
     s->exec.hash.seed = 0xc2b2ae3d27d4eb4fULL * (uint64_t)(index + 1) ^ (uint64_t)clock_mono_us();
     atomic_store(&s->mem_limit, EVICT_NO_LIMIT);
     s->limit = EVICT_NO_LIMIT;
+    s->defrag = shale_defrag_timer_create(index, s->arena, cfg);
     s->pub.keys = shale_calloc((size_t)s->databases, sizeof(*s->pub.keys));
     s->pub.expires = shale_calloc((size_t)s->databases, sizeof(*s->pub.expires));
     s->pub.avg_ttl = shale_calloc((size_t)s->databases, sizeof(*s->pub.avg_ttl));
@@ -137,6 +140,7 @@ void shale_shard_destroy(struct shard *s)
         shale_ring_destroy(s->outbound[i]);
     }
     shale_watch_registry_deinit(&s->exec.watch);
+    shale_defrag_timer_destroy(s->defrag);
     shale_keyspace_destroy(s->exec.ks);
     shale_expire_destroy(s->expire);
     shale_evict_destroy(s->evict);
@@ -179,6 +183,11 @@ const struct cmdstat *shale_shard_cmdstats(const struct shard *s)
 pthread_t shale_shard_thread(const struct shard *s)
 {
     return s->thread;
+}
+
+struct defrag_timer_shared *shale_shard_defrag(struct shard *s)
+{
+    return shale_defrag_timer_shared(s->defrag);
 }
 
 unsigned shale_shard_arena(const struct shard *s)
@@ -409,6 +418,12 @@ static int has_work(struct shard *s)
     return 0;
 }
 
+/* The defrag timer's question between two units of work. */
+static int requests_waiting(void *arg)
+{
+    return has_work(arg);
+}
+
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
     struct shard *s = arg;
@@ -470,6 +485,7 @@ static void on_cron(evutil_socket_t fd, short what, void *arg)
         run_expire(s);
     if (!evtimer_pending(s->evict_event, NULL))
         run_evict(s);
+    shale_defrag_timer_cron(s->defrag);
 }
 
 static void *shard_main(void *arg)
@@ -490,6 +506,7 @@ static void *shard_main(void *arg)
         s->databases, 0x9e3779b97f4a7c15ULL * (uint64_t)(s->index + 1) ^ (uint64_t)clock_mono_us());
     s->expire = shale_expire_create(s->databases);
     s->evict = shale_evict_create(0xd1b54a32d192ed03ULL * (uint64_t)(s->index + 1));
+    shale_defrag_timer_bind(s->defrag, s->exec.ks, s->expire);
     load_memory_config(s);
     publish_stats(s);
     int64_t last_timers = clock_mono_us();
@@ -521,12 +538,19 @@ static void *shard_main(void *arg)
 void shale_shard_start(struct shard *s, struct waker **io_wakers)
 {
     s->io_wakers = io_wakers;
-    s->base = event_base_new();
+    /* Precise timers: libevent's default clock (CLOCK_MONOTONIC_COARSE)
+     * ticks every 4 ms here, which would stretch every sub-ms defrag gap
+     * (and expiry's 4 ms re-run) to the next tick. */
+    struct event_config *ecfg = event_config_new();
+    event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+    s->base = event_base_new_with_config(ecfg);
+    event_config_free(ecfg);
     s->wake_event = event_new(s->base, s->waker.efd, EV_READ | EV_PERSIST, on_wake, s);
     event_add(s->wake_event, NULL);
     s->cron_event = event_new(s->base, -1, EV_PERSIST, on_cron, s);
     s->expire_event = evtimer_new(s->base, on_expire, s);
     s->evict_event = evtimer_new(s->base, on_evict, s);
+    shale_defrag_timer_attach(s->defrag, s->base, requests_waiting, s);
     struct timeval interval = {0, CRON_INTERVAL_MS * 1000};
     event_add(s->cron_event, &interval);
     if (pthread_create(&s->thread, NULL, shard_main, s) != 0) {
@@ -544,6 +568,7 @@ void shale_shard_stop(struct shard *s)
     event_free(s->cron_event);
     event_free(s->expire_event);
     event_free(s->evict_event);
+    shale_defrag_timer_detach(s->defrag);
     event_free(s->wake_event);
     event_base_free(s->base);
 }

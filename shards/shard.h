@@ -15,6 +15,7 @@
 struct ring;
 struct waker;
 struct config;
+struct defrag_timer_shared;
 
 /* Counters the shard publishes for INFO (written by the shard thread with
  * relaxed stores, read by any thread). */
@@ -80,5 +81,8 @@ uint64_t shale_shard_memory_in_use(const struct shard *s);
  * before its next batch. */
 void shale_shard_set_memory_limit(struct shard *s, uint64_t limit);
 uint64_t shale_shard_memory_limit(const struct shard *s);
+/* What the defrag governor and this shard's defrag timer share
+ * (shards/defrag_timer.h). */
+struct defrag_timer_shared *shale_shard_defrag(struct shard *s);
 
 #endif

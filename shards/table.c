@@ -664,6 +664,46 @@ size_t shale_table_mem_usage(const struct table *t)
     return shale_malloc_usable_size((void *)t) + t->cur.alloc_size + t->old.alloc_size;
 }
 
+/* Moves an array's block and keeps its buckets 64-byte aligned: jemalloc
+ * places every size class that is a multiple of 64 on 64-byte boundaries,
+ * so a moved jemalloc array stays put inside its block; a libc block may
+ * come back aligned differently and then the buckets shift inside it, or
+ * into a new block with room when they would not fit. */
+static void array_defrag(struct table_array *a, void *(*move)(void *ptr, void *ctx), void *ctx)
+{
+    if (!a->nbuckets)
+        return;
+    size_t off = (size_t)((char *)a->buckets - (char *)a->alloc);
+    size_t bytes = a->nbuckets * sizeof(struct table_bucket);
+    char *p = move(a->alloc, ctx);
+    if (!p)
+        return;
+    size_t usable = shale_malloc_usable_size(p);
+    char *aligned = (char *)(((uintptr_t)p + 63) & ~(uintptr_t)63);
+    if (aligned + bytes > p + usable) {
+        char *q = shale_malloc(bytes + 64);
+        char *qa = (char *)(((uintptr_t)q + 63) & ~(uintptr_t)63);
+        memcpy(qa, p + off, bytes);
+        shale_free(p);
+        p = q;
+        aligned = qa;
+        usable = shale_malloc_usable_size(q);
+    } else if (aligned != p + off) {
+        memmove(aligned, p + off, bytes);
+    }
+    a->alloc = p;
+    a->alloc_size = usable;
+    a->buckets = (struct table_bucket *)aligned;
+}
+
+struct table *shale_table_defrag(struct table *t, void *(*move)(void *ptr, void *ctx), void *ctx)
+{
+    array_defrag(&t->cur, move, ctx);
+    array_defrag(&t->old, move, ctx);
+    struct table *moved = move(t, ctx);
+    return moved ? moved : t;
+}
+
 int shale_table_rehash_step(struct table *t, int buckets)
 {
     /* A table that emptied out during a growth and then saw no more removes

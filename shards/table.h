@@ -123,6 +123,13 @@ void *shale_table_random(struct table *t, uint64_t *rng);
  * (min(n, size)). */
 size_t shale_table_sample(struct table *t, void **out, size_t n, uint64_t *rng);
 
+/* Defrag: `move` is asked about each block of the table's own (the bucket
+ * arrays, then the struct) and returns its new address, having copied and
+ * freed the old one, or NULL to leave it. Entries are not touched. Returns
+ * the table's address now, for the owner to store. Slot references from
+ * find_ref are invalid afterwards. */
+struct table *shale_table_defrag(struct table *t, void *(*move)(void *ptr, void *ctx), void *ctx);
+
 /* Bytes used by the table's own structures (the table and its bucket
  * arrays, as the allocator sized them), for INFO/memory accounting. */
 size_t shale_table_mem_usage(const struct table *t);

@@ -378,6 +378,17 @@ struct test_server *shale_test_server_start_conf(const char *conf_file,
                 argv[argc++] = (char *)shale_only_args[i];
             }
         }
+        /* SHALE_TEST_SERVER_ARGS: more shale options for every server a
+         * suite starts (make defrag-test runs suites with defrag on). */
+        char extra[1024];
+        const char *env_args = getenv("SHALE_TEST_SERVER_ARGS");
+        snprintf(extra, sizeof extra, "%s", env_args != NULL && !redis ? env_args : "");
+        for (char *save = NULL, *word = strtok_r(extra, " ", &save); word != NULL;
+             word = strtok_r(NULL, " ", &save)) {
+            if (argc < MAX_ARGS - 1) {
+                argv[argc++] = word;
+            }
+        }
         argv[argc] = NULL;
 
         fflush(NULL);

@@ -24,7 +24,8 @@ bool shale_test_server_is_redis(void);
 
 /*
  * Starts $SHALE_SERVER --port P --bind 127.0.0.1 followed by common_args and,
- * unless the reference is under test, shale_only_args.  Both lists are
+ * unless the reference is under test, shale_only_args and the words of
+ * $SHALE_TEST_SERVER_ARGS.  Both lists are
  * NULL-terminated and may be NULL.  Waits up to 10 s for PING to be answered.
  * Returns NULL after printing why (missing $SHALE_SERVER, early exit with the
  * log's tail, timeout).

@@ -366,11 +366,25 @@ static void test_config_get_patterns(void **state)
     struct fx *f = *state;
     struct pairs p;
 
+    /* Every option whose name holds "max", in table order (taken from the
+     * table, so a new option needs no edit here), and the values of some. */
+    const char *want[sizeof(all_names) / sizeof(all_names[0])];
+    int nwant = 0;
+    for (size_t i = 0; i < sizeof(all_names) / sizeof(all_names[0]); i++)
+        if (strstr(all_names[i], "max"))
+            want[nwant++] = all_names[i];
     get_pairs(f, "*max*", &p);
-    assert_int_equal(p.n, 11);
-    for (int i = 0; i < p.n; i++) {
-        assert_string_equal(p.name[i], max_names[i]);
-        assert_string_equal(p.value[i], max_values[i]);
+    assert_int_equal(p.n, nwant);
+    for (int i = 0; i < p.n; i++)
+        assert_string_equal(p.name[i], want[i]);
+    for (size_t k = 0; k < sizeof(max_names) / sizeof(max_names[0]); k++) {
+        int found = 0;
+        for (int i = 0; i < p.n; i++)
+            if (!strcmp(p.name[i], max_names[k])) {
+                assert_string_equal(p.value[i], max_values[k]);
+                found = 1;
+            }
+        assert_true(found);
     }
 
     get_pairs(f, "port", &p);
