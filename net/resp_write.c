@@ -427,3 +427,14 @@ size_t shale_resp_value_len(const char *p, size_t n)
     }
     return pos;
 }
+
+void shale_resp_add_textf(struct resp_buf *b, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        shale_resp_add_raw(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}

@@ -36,6 +36,10 @@ void shale_resp_add_error(struct resp_buf *b, const char *msg);
  * end of the formatted text are trimmed before the inner ones become spaces. */
 void shale_resp_add_errorf(struct resp_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Appends printf-formatted text as is, no RESP framing (the lines of an
+ * INFO payload, up to 511 bytes each). */
+void shale_resp_add_textf(struct resp_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void shale_resp_add_integer(struct resp_buf *b, long long v);          /* :v */
 void shale_resp_add_bulk(struct resp_buf *b, const void *p, size_t n); /* $n.. */
 void shale_resp_add_bulk_cstr(struct resp_buf *b, const char *s);

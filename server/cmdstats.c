@@ -9,6 +9,7 @@
 #include "net/io_thread.h"
 #include "net/resp_write.h"
 #include "server/command.h"
+#include "server/info.h"
 #include "server/mem.h"
 #include "server/server.h"
 #include "shards/shard.h"
@@ -119,26 +120,6 @@ void shale_cmdstats_error_reply(struct cmdstats *st, struct errorstats *es, cons
         cmdstats_bump(&es->count[i], 1);
 }
 
-static uint64_t sum_io(const struct server *srv, size_t offset)
-{
-    uint64_t total = 0;
-    for (int i = 0; i < srv->nio; i++)
-        total += atomic_load_explicit((_Atomic uint64_t *)((char *)&srv->io[i]->stats + offset),
-                                      memory_order_relaxed);
-    return total;
-}
-
-static uint64_t sum_shards(const struct server *srv, size_t offset)
-{
-    uint64_t total = 0;
-    for (int i = 0; i < srv->nshards; i++) {
-        const struct shard_public_stats *ps = shale_shard_stats(srv->shards[i]);
-        total +=
-            atomic_load_explicit((_Atomic uint64_t *)((char *)ps + offset), memory_order_relaxed);
-    }
-    return total;
-}
-
 /* The counter as it stands, from the threads that own it. */
 static uint64_t raw_counter(struct server *srv, enum stat_counter which)
 {
@@ -146,31 +127,32 @@ static uint64_t raw_counter(struct server *srv, enum stat_counter which)
     case STAT_CONNECTIONS_RECEIVED:
         return LOAD(srv->clients.total_received);
     case STAT_COMMANDS_PROCESSED:
-        return sum_io(srv, offsetof(struct io_stats, commands));
+        return shale_info_io_sum(srv, offsetof(struct io_stats, commands));
     case STAT_NET_INPUT_BYTES:
-        return sum_io(srv, offsetof(struct io_stats, net_input));
+        return shale_info_io_sum(srv, offsetof(struct io_stats, net_input));
     case STAT_NET_OUTPUT_BYTES:
-        return sum_io(srv, offsetof(struct io_stats, net_output));
+        return shale_info_io_sum(srv, offsetof(struct io_stats, net_output));
     case STAT_REJECTED_CONNECTIONS:
         return LOAD(srv->clients.rejected);
     case STAT_QBUF_LIMIT_DISCONNECTIONS:
-        return sum_io(srv, offsetof(struct io_stats, qbuf_limit_closed));
+        return shale_info_io_sum(srv, offsetof(struct io_stats, qbuf_limit_closed));
     case STAT_OBUF_LIMIT_DISCONNECTIONS:
-        return sum_io(srv, offsetof(struct io_stats, obuf_limit_closed));
+        return shale_info_io_sum(srv, offsetof(struct io_stats, obuf_limit_closed));
     case STAT_EXPIRED_KEYS:
-        return sum_shards(srv, offsetof(struct shard_public_stats, expired_keys));
+        return shale_info_shard_sum(srv, offsetof(struct shard_public_stats, expired_keys));
     case STAT_EXPIRED_TIME_CAP_REACHED:
-        return sum_shards(srv, offsetof(struct shard_public_stats, expire_time_cap_reached));
+        return shale_info_shard_sum(srv,
+                                    offsetof(struct shard_public_stats, expire_time_cap_reached));
     case STAT_EXPIRE_CYCLE_CPU_US:
-        return sum_shards(srv, offsetof(struct shard_public_stats, expire_cpu_us));
+        return shale_info_shard_sum(srv, offsetof(struct shard_public_stats, expire_cpu_us));
     case STAT_EVICTED_KEYS:
-        return sum_shards(srv, offsetof(struct shard_public_stats, evicted_keys));
+        return shale_info_shard_sum(srv, offsetof(struct shard_public_stats, evicted_keys));
     case STAT_KEYSPACE_HITS:
-        return sum_shards(srv, offsetof(struct shard_public_stats, keyspace_hits));
+        return shale_info_shard_sum(srv, offsetof(struct shard_public_stats, keyspace_hits));
     case STAT_KEYSPACE_MISSES:
-        return sum_shards(srv, offsetof(struct shard_public_stats, keyspace_misses));
+        return shale_info_shard_sum(srv, offsetof(struct shard_public_stats, keyspace_misses));
     case STAT_ERROR_REPLIES:
-        return sum_io(srv, offsetof(struct io_stats, errors.total));
+        return shale_info_io_sum(srv, offsetof(struct io_stats, errors.total));
     case STAT_COUNTERS:
         break;
     }
@@ -273,20 +255,6 @@ static int shown_row(int index)
     return c && (c->flags & CMD_HAND_PARSED) ? shale_command_index(c) : index;
 }
 
-static void add_line(struct resp_buf *out, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void add_line(struct resp_buf *out, const char *fmt, ...)
-{
-    char line[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        shale_resp_add_raw(out, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-}
-
 void shale_cmdstats_info_commands(struct server *srv, struct resp_buf *out)
 {
     int n = shale_command_count();
@@ -311,12 +279,13 @@ void shale_cmdstats_info_commands(struct server *srv, struct resp_buf *out)
         if (!s->calls && !s->rejected && !s->failed)
             continue;
         uint64_t usec = s->ns / 1000;
-        add_line(out,
-                 "cmdstat_%s:calls=%llu,usec=%llu,usec_per_call=%.2f,rejected_calls=%llu,"
-                 "failed_calls=%llu\r\n",
-                 shale_command_at(i)->name, (unsigned long long)s->calls, (unsigned long long)usec,
-                 s->calls ? (double)s->ns / 1000.0 / (double)s->calls : 0.0,
-                 (unsigned long long)s->rejected, (unsigned long long)s->failed);
+        shale_resp_add_textf(
+            out,
+            "cmdstat_%s:calls=%llu,usec=%llu,usec_per_call=%.2f,rejected_calls=%llu,"
+            "failed_calls=%llu\r\n",
+            shale_command_at(i)->name, (unsigned long long)s->calls, (unsigned long long)usec,
+            s->calls ? (double)s->ns / 1000.0 / (double)s->calls : 0.0,
+            (unsigned long long)s->rejected, (unsigned long long)s->failed);
     }
     shale_free(shown);
 }
@@ -341,7 +310,8 @@ void shale_cmdstats_info_errors(struct server *srv, struct resp_buf *out)
         uint64_t value = sum_errors(srv, i);
         uint64_t count = value > base ? value - base : 0;
         if (count)
-            add_line(out, "errorstat_%s:count=%llu\r\n", st->names[i], (unsigned long long)count);
+            shale_resp_add_textf(out, "errorstat_%s:count=%llu\r\n", st->names[i],
+                                 (unsigned long long)count);
     }
 }
 
@@ -398,10 +368,10 @@ void shale_cmdstats_info_latency(struct server *srv, struct resp_buf *out)
         for (int b = 0; b < CMDSTATS_HIST_BUCKETS; b++)
             total += shown[i][b];
         if (total)
-            add_line(out, "latency_percentiles_usec_%s:p50=%.3f,p99=%.3f,p99.9=%.3f\r\n",
-                     shale_command_at(i)->name, value_at(shown[i], total, 50.0) / 1000.0,
-                     value_at(shown[i], total, 99.0) / 1000.0,
-                     value_at(shown[i], total, 99.9) / 1000.0);
+            shale_resp_add_textf(
+                out, "latency_percentiles_usec_%s:p50=%.3f,p99=%.3f,p99.9=%.3f\r\n",
+                shale_command_at(i)->name, value_at(shown[i], total, 50.0) / 1000.0,
+                value_at(shown[i], total, 99.0) / 1000.0, value_at(shown[i], total, 99.9) / 1000.0);
         shale_free(shown[i]);
     }
     shale_free(shown);

@@ -16,6 +16,7 @@
 #include "server/glob.h"
 #include "server/mem.h"
 #include "server/obuf_limit.h"
+#include "server/strconv.h"
 
 struct option {
     const char *name;
@@ -75,26 +76,10 @@ static int parse_memory(const char *s, long long *out)
     long long v = strtoll(s, &end, 10);
     if (end == s || errno)
         return -1;
-    long long mul = 1;
-    if (!*end)
-        mul = 1;
-    else if (!strcasecmp(end, "b"))
-        mul = 1;
-    else if (!strcasecmp(end, "k"))
-        mul = 1000;
-    else if (!strcasecmp(end, "kb"))
-        mul = 1024;
-    else if (!strcasecmp(end, "m"))
-        mul = 1000 * 1000;
-    else if (!strcasecmp(end, "mb"))
-        mul = 1024 * 1024;
-    else if (!strcasecmp(end, "g"))
-        mul = 1000LL * 1000 * 1000;
-    else if (!strcasecmp(end, "gb"))
-        mul = 1024LL * 1024 * 1024;
-    else
+    unsigned long long mul;
+    if (shale_strconv_memory_unit(end, &mul) < 0)
         return -1;
-    if (__builtin_mul_overflow(v, mul, out))
+    if (__builtin_mul_overflow(v, (long long)mul, out))
         return -1;
     return 0;
 }

@@ -307,19 +307,6 @@ void shale_defrag_governor_tick(struct defrag_governor *g)
 
 /* ---- INFO ------------------------------------------------------------------- */
 
-static void add(struct resp_buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void add(struct resp_buf *out, const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        shale_resp_add_raw(out, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-}
-
 static uint64_t sum_shared(struct defrag_governor *g, size_t offset)
 {
     uint64_t total = 0;
@@ -331,35 +318,36 @@ static uint64_t sum_shared(struct defrag_governor *g, size_t offset)
 
 void shale_defrag_governor_info_memory(struct defrag_governor *g, struct resp_buf *out)
 {
-    add(out, "active_defrag_running:%d\r\n",
-        atomic_load_explicit(&g->running_pct, memory_order_relaxed));
-    add(out, "shale_defrag_mode:%s\r\n", shale_mem_defrag_mode());
+    shale_resp_add_textf(out, "active_defrag_running:%d\r\n",
+                         atomic_load_explicit(&g->running_pct, memory_order_relaxed));
+    shale_resp_add_textf(out, "shale_defrag_mode:%s\r\n", shale_mem_defrag_mode());
 }
 
 void shale_defrag_governor_info_stats(struct defrag_governor *g, struct resp_buf *out)
 {
 #define SUM(field) (unsigned long long)sum_shared(g, offsetof(struct defrag_timer_shared, field))
-    add(out, "active_defrag_hits:%llu\r\n", SUM(hits));
-    add(out, "active_defrag_misses:%llu\r\n", SUM(misses));
-    add(out, "active_defrag_key_hits:%llu\r\n", SUM(key_hits));
-    add(out, "active_defrag_key_misses:%llu\r\n", SUM(key_misses));
+    shale_resp_add_textf(out, "active_defrag_hits:%llu\r\n", SUM(hits));
+    shale_resp_add_textf(out, "active_defrag_misses:%llu\r\n", SUM(misses));
+    shale_resp_add_textf(out, "active_defrag_key_hits:%llu\r\n", SUM(key_hits));
+    shale_resp_add_textf(out, "active_defrag_key_misses:%llu\r\n", SUM(key_misses));
     int64_t since = atomic_load_explicit(&g->running_since_us, memory_order_relaxed);
     int64_t current = since ? clock_mono_us() - since : 0;
     uint64_t total = atomic_load_explicit(&g->total_time_us, memory_order_relaxed);
-    add(out, "total_active_defrag_time:%llu\r\n", (unsigned long long)(total + current) / 1000);
-    add(out, "current_active_defrag_time:%lld\r\n", (long long)current / 1000);
+    shale_resp_add_textf(out, "total_active_defrag_time:%llu\r\n",
+                         (unsigned long long)(total + current) / 1000);
+    shale_resp_add_textf(out, "current_active_defrag_time:%lld\r\n", (long long)current / 1000);
     uint64_t cpu_pct = 0, share = 0;
     for (int s = 0; s < g->srv->nshards; s++) {
         cpu_pct += atomic_load_explicit(&g->shards[s].cpu_pct_x100, memory_order_relaxed);
         share += atomic_load_explicit(&g->shards[s].share_pub, memory_order_relaxed);
     }
-    add(out, "shale_active_defrag_cycles:%llu\r\n", SUM(cycles_done));
-    add(out, "shale_active_defrag_scanned:%llu\r\n", SUM(scanned));
-    add(out, "shale_active_defrag_cpu_us:%llu\r\n", SUM(cpu_us));
-    add(out, "shale_active_defrag_run_us:%llu\r\n", SUM(wall_us));
+    shale_resp_add_textf(out, "shale_active_defrag_cycles:%llu\r\n", SUM(cycles_done));
+    shale_resp_add_textf(out, "shale_active_defrag_scanned:%llu\r\n", SUM(scanned));
+    shale_resp_add_textf(out, "shale_active_defrag_cpu_us:%llu\r\n", SUM(cpu_us));
+    shale_resp_add_textf(out, "shale_active_defrag_run_us:%llu\r\n", SUM(wall_us));
     /* Both in % of one CPU, summed over the shards. */
-    add(out, "shale_active_defrag_cpu_pct:%.2f\r\n", cpu_pct / 100.0);
-    add(out, "shale_active_defrag_target_pct:%.2f\r\n", share / 100.0);
+    shale_resp_add_textf(out, "shale_active_defrag_cpu_pct:%.2f\r\n", cpu_pct / 100.0);
+    shale_resp_add_textf(out, "shale_active_defrag_target_pct:%.2f\r\n", share / 100.0);
 #undef SUM
 }
 
@@ -368,7 +356,8 @@ void shale_defrag_governor_info_shards(struct defrag_governor *g, struct resp_bu
     for (int s = 0; s < g->srv->nshards; s++) {
         struct defrag_timer_shared *sh = shared_of(g, s);
 #define LD(field) (unsigned long long)atomic_load_explicit(&sh->field, memory_order_relaxed)
-        add(out,
+        shale_resp_add_textf(
+            out,
             "shard%d_defrag:running=%u,share_pct=%.2f,cpu_pct=%.2f,cpu_us=%llu,run_us=%llu,"
             "runs=%llu,cycles=%llu,hits=%llu,misses=%llu,key_hits=%llu,key_misses=%llu\r\n",
             s, atomic_load_explicit(&sh->running, memory_order_relaxed),

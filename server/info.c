@@ -23,19 +23,6 @@
 #include "shards/evict.h"
 #include "shards/shard.h"
 
-static void add(struct resp_buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void add(struct resp_buf *out, const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        shale_resp_add_raw(out, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-}
-
 static void human_bytes(char *out, size_t outlen, double n)
 {
     const char *units = "BKMGTP";
@@ -112,34 +99,38 @@ static void section_server(struct server *srv, struct resp_buf *out)
     uname(&un);
     int64_t now = clock_wall_us();
     int64_t uptime = (clock_mono_us() - srv->start_us) / 1000000;
-    add(out, "redis_version:%s\r\n", SHALE_REDIS_VERSION);
-    add(out, "redis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\n");
-    add(out, "redis_mode:standalone\r\n");
-    add(out, "shale_version:%s\r\n", SHALE_VERSION);
-    add(out, "os:%s %s %s\r\n", un.sysname, un.release, un.machine);
-    add(out, "arch_bits:%d\r\n", (int)(sizeof(void *) * 8));
-    add(out, "multiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\n");
-    add(out, "gcc_version:%d.%d.%d\r\n", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__);
-    add(out, "process_id:%d\r\nprocess_supervised:no\r\n", (int)getpid());
-    add(out, "run_id:%s\r\n", srv->run_id);
-    add(out, "tcp_port:%d\r\n", srv->tcp_port);
-    add(out, "server_time_usec:%lld\r\n", (long long)now);
-    add(out, "uptime_in_seconds:%lld\r\nuptime_in_days:%lld\r\n", (long long)uptime,
-        (long long)uptime / 86400);
-    add(out, "hz:10\r\nconfigured_hz:10\r\n");
-    add(out, "lru_clock:%lld\r\n", (long long)((now / 1000000) & 0xffffff));
-    add(out, "io_threads_active:1\r\n");
-    add(out, "shale_io_threads:%d\r\nshale_shards:%d\r\n", srv->nio, srv->nshards);
+    shale_resp_add_textf(out, "redis_version:%s\r\n", SHALE_REDIS_VERSION);
+    shale_resp_add_textf(out,
+                         "redis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\n");
+    shale_resp_add_textf(out, "redis_mode:standalone\r\n");
+    shale_resp_add_textf(out, "shale_version:%s\r\n", SHALE_VERSION);
+    shale_resp_add_textf(out, "os:%s %s %s\r\n", un.sysname, un.release, un.machine);
+    shale_resp_add_textf(out, "arch_bits:%d\r\n", (int)(sizeof(void *) * 8));
+    shale_resp_add_textf(out, "multiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\n");
+    shale_resp_add_textf(out, "gcc_version:%d.%d.%d\r\n", __GNUC__, __GNUC_MINOR__,
+                         __GNUC_PATCHLEVEL__);
+    shale_resp_add_textf(out, "process_id:%d\r\nprocess_supervised:no\r\n", (int)getpid());
+    shale_resp_add_textf(out, "run_id:%s\r\n", srv->run_id);
+    shale_resp_add_textf(out, "tcp_port:%d\r\n", srv->tcp_port);
+    shale_resp_add_textf(out, "server_time_usec:%lld\r\n", (long long)now);
+    shale_resp_add_textf(out, "uptime_in_seconds:%lld\r\nuptime_in_days:%lld\r\n",
+                         (long long)uptime, (long long)uptime / 86400);
+    shale_resp_add_textf(out, "hz:10\r\nconfigured_hz:10\r\n");
+    shale_resp_add_textf(out, "lru_clock:%lld\r\n", (long long)((now / 1000000) & 0xffffff));
+    shale_resp_add_textf(out, "io_threads_active:1\r\n");
+    shale_resp_add_textf(out, "shale_io_threads:%d\r\nshale_shards:%d\r\n", srv->nio, srv->nshards);
 }
 
 static void section_clients(struct server *srv, struct resp_buf *out)
 {
-    add(out, "connected_clients:%llu\r\n",
-        (unsigned long long)atomic_load(&srv->clients.connected));
-    add(out, "cluster_connections:0\r\n");
-    add(out, "maxclients:%lld\r\n", srv->cfg->maxclients);
-    add(out, "client_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\n");
-    add(out, "blocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n");
+    shale_resp_add_textf(out, "connected_clients:%llu\r\n",
+                         (unsigned long long)atomic_load(&srv->clients.connected));
+    shale_resp_add_textf(out, "cluster_connections:0\r\n");
+    shale_resp_add_textf(out, "maxclients:%lld\r\n", srv->cfg->maxclients);
+    shale_resp_add_textf(
+        out, "client_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\n");
+    shale_resp_add_textf(
+        out, "blocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n");
 }
 
 static void section_memory(struct server *srv, struct resp_buf *out)
@@ -157,31 +148,36 @@ static void section_memory(struct server *srv, struct resp_buf *out)
     human_bytes(h1, sizeof(h1), (double)used);
     human_bytes(h2, sizeof(h2), (double)rss);
     human_bytes(h3, sizeof(h3), (double)plan.static_bytes);
-    add(out, "used_memory:%llu\r\nused_memory_human:%s\r\n", (unsigned long long)used, h1);
-    add(out, "used_memory_rss:%zu\r\nused_memory_rss_human:%s\r\n", rss, h2);
-    add(out, "maxmemory:%lld\r\nmaxmemory_human:%s\r\nmaxmemory_policy:%s\r\n", maxmemory, h4,
-        shale_evict_policy_name((int)config_live(srv->cfg, maxmemory_policy)));
-    add(out, "allocator_allocated:%llu\r\nallocator_active:%llu\r\nallocator_resident:%llu\r\n",
+    shale_resp_add_textf(out, "used_memory:%llu\r\nused_memory_human:%s\r\n",
+                         (unsigned long long)used, h1);
+    shale_resp_add_textf(out, "used_memory_rss:%zu\r\nused_memory_rss_human:%s\r\n", rss, h2);
+    shale_resp_add_textf(out, "maxmemory:%lld\r\nmaxmemory_human:%s\r\nmaxmemory_policy:%s\r\n",
+                         maxmemory, h4,
+                         shale_evict_policy_name((int)config_live(srv->cfg, maxmemory_policy)));
+    shale_resp_add_textf(
+        out, "allocator_allocated:%llu\r\nallocator_active:%llu\r\nallocator_resident:%llu\r\n",
         (unsigned long long)used, (unsigned long long)active, (unsigned long long)resident);
-    add(out, "allocator_frag_ratio:%.2f\r\nallocator_frag_bytes:%lld\r\n", ratio(active, used),
-        (long long)active - (long long)used);
-    add(out, "mem_fragmentation_ratio:%.2f\r\n", ratio(rss, used));
-    add(out, "mem_allocator:%s\r\n", shale_mem_allocator_name());
+    shale_resp_add_textf(out, "allocator_frag_ratio:%.2f\r\nallocator_frag_bytes:%lld\r\n",
+                         ratio(active, used), (long long)active - (long long)used);
+    shale_resp_add_textf(out, "mem_fragmentation_ratio:%.2f\r\n", ratio(rss, used));
+    shale_resp_add_textf(out, "mem_allocator:%s\r\n", shale_mem_allocator_name());
     shale_defrag_governor_info_memory(srv->defrag, out);
     /* Under libc there are no arenas: the shard lines in "shale" read 0. */
-    add(out, "shale_shard_memory:%s\r\n",
-        shale_mem_has_arena_stats() ? "jemalloc-arenas" : "unavailable-libc");
-    add(out, "shale_static_bytes:%zu\r\nshale_static_bytes_human:%s\r\n", plan.static_bytes, h3);
-    add(out, "shale_conn_slot_bytes:%zu\r\n", plan.conn_slot_bytes);
-    add(out, "shale_data_budget:%zu\r\n", plan.data_budget);
-    add(out, "shale_nonshard_bytes:%llu\r\n", (unsigned long long)shale_maxmemory_nonshard(srv));
+    shale_resp_add_textf(out, "shale_shard_memory:%s\r\n",
+                         shale_mem_has_arena_stats() ? "jemalloc-arenas" : "unavailable-libc");
+    shale_resp_add_textf(out, "shale_static_bytes:%zu\r\nshale_static_bytes_human:%s\r\n",
+                         plan.static_bytes, h3);
+    shale_resp_add_textf(out, "shale_conn_slot_bytes:%zu\r\n", plan.conn_slot_bytes);
+    shale_resp_add_textf(out, "shale_data_budget:%zu\r\n", plan.data_budget);
+    shale_resp_add_textf(out, "shale_nonshard_bytes:%llu\r\n",
+                         (unsigned long long)shale_maxmemory_nonshard(srv));
 }
 
 static void section_persistence(struct server *srv, struct resp_buf *out)
 {
-    add(out, "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\n");
-    add(out, "rdb_bgsave_in_progress:0\r\nrdb_last_bgsave_status:ok\r\n");
-    add(out, "aof_enabled:0\r\naof_rewrite_in_progress:0\r\n");
+    shale_resp_add_textf(out, "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\n");
+    shale_resp_add_textf(out, "rdb_bgsave_in_progress:0\r\nrdb_last_bgsave_status:ok\r\n");
+    shale_resp_add_textf(out, "aof_enabled:0\r\naof_rewrite_in_progress:0\r\n");
 }
 
 /* A counter since the last CONFIG RESETSTAT. */
@@ -192,44 +188,50 @@ static unsigned long long counter(struct server *srv, enum stat_counter which)
 
 static void section_stats(struct server *srv, struct resp_buf *out)
 {
-    add(out, "total_connections_received:%llu\r\n", counter(srv, STAT_CONNECTIONS_RECEIVED));
-    add(out, "total_commands_processed:%llu\r\n", counter(srv, STAT_COMMANDS_PROCESSED));
-    add(out, "instantaneous_ops_per_sec:%llu\r\n",
+    shale_resp_add_textf(out, "total_connections_received:%llu\r\n",
+                         counter(srv, STAT_CONNECTIONS_RECEIVED));
+    shale_resp_add_textf(out, "total_commands_processed:%llu\r\n",
+                         counter(srv, STAT_COMMANDS_PROCESSED));
+    shale_resp_add_textf(
+        out, "instantaneous_ops_per_sec:%llu\r\n",
         (unsigned long long)atomic_load_explicit(&srv->rates.ops_per_sec, memory_order_relaxed));
-    add(out, "total_net_input_bytes:%llu\r\n", counter(srv, STAT_NET_INPUT_BYTES));
-    add(out, "total_net_output_bytes:%llu\r\n", counter(srv, STAT_NET_OUTPUT_BYTES));
-    add(out, "rejected_connections:%llu\r\n", counter(srv, STAT_REJECTED_CONNECTIONS));
-    add(out, "client_query_buffer_limit_disconnections:%llu\r\n",
-        counter(srv, STAT_QBUF_LIMIT_DISCONNECTIONS));
-    add(out, "client_output_buffer_limit_disconnections:%llu\r\n",
-        counter(srv, STAT_OBUF_LIMIT_DISCONNECTIONS));
-    add(out, "expired_keys:%llu\r\n", counter(srv, STAT_EXPIRED_KEYS));
+    shale_resp_add_textf(out, "total_net_input_bytes:%llu\r\n", counter(srv, STAT_NET_INPUT_BYTES));
+    shale_resp_add_textf(out, "total_net_output_bytes:%llu\r\n",
+                         counter(srv, STAT_NET_OUTPUT_BYTES));
+    shale_resp_add_textf(out, "rejected_connections:%llu\r\n",
+                         counter(srv, STAT_REJECTED_CONNECTIONS));
+    shale_resp_add_textf(out, "client_query_buffer_limit_disconnections:%llu\r\n",
+                         counter(srv, STAT_QBUF_LIMIT_DISCONNECTIONS));
+    shale_resp_add_textf(out, "client_output_buffer_limit_disconnections:%llu\r\n",
+                         counter(srv, STAT_OBUF_LIMIT_DISCONNECTIONS));
+    shale_resp_add_textf(out, "expired_keys:%llu\r\n", counter(srv, STAT_EXPIRED_KEYS));
     uint64_t stale = sum_shards(srv, offsetof(struct shard_public_stats, expire_stale_perc_x10000));
-    add(out, "expired_stale_perc:%.2f\r\n", (double)stale / 100.0 / srv->nshards);
-    add(out, "expired_time_cap_reached_count:%llu\r\n",
-        counter(srv, STAT_EXPIRED_TIME_CAP_REACHED));
-    add(out, "expire_cycle_cpu_milliseconds:%llu\r\n",
-        counter(srv, STAT_EXPIRE_CYCLE_CPU_US) / 1000);
-    add(out, "evicted_keys:%llu\r\n", counter(srv, STAT_EVICTED_KEYS));
-    add(out, "keyspace_hits:%llu\r\n", counter(srv, STAT_KEYSPACE_HITS));
-    add(out, "keyspace_misses:%llu\r\n", counter(srv, STAT_KEYSPACE_MISSES));
-    add(out, "pubsub_channels:0\r\npubsub_patterns:0\r\n");
-    add(out, "total_error_replies:%llu\r\n", counter(srv, STAT_ERROR_REPLIES));
+    shale_resp_add_textf(out, "expired_stale_perc:%.2f\r\n", (double)stale / 100.0 / srv->nshards);
+    shale_resp_add_textf(out, "expired_time_cap_reached_count:%llu\r\n",
+                         counter(srv, STAT_EXPIRED_TIME_CAP_REACHED));
+    shale_resp_add_textf(out, "expire_cycle_cpu_milliseconds:%llu\r\n",
+                         counter(srv, STAT_EXPIRE_CYCLE_CPU_US) / 1000);
+    shale_resp_add_textf(out, "evicted_keys:%llu\r\n", counter(srv, STAT_EVICTED_KEYS));
+    shale_resp_add_textf(out, "keyspace_hits:%llu\r\n", counter(srv, STAT_KEYSPACE_HITS));
+    shale_resp_add_textf(out, "keyspace_misses:%llu\r\n", counter(srv, STAT_KEYSPACE_MISSES));
+    shale_resp_add_textf(out, "pubsub_channels:0\r\npubsub_patterns:0\r\n");
+    shale_resp_add_textf(out, "total_error_replies:%llu\r\n", counter(srv, STAT_ERROR_REPLIES));
     shale_defrag_governor_info_stats(srv->defrag, out);
 }
 
 static void section_replication(struct server *srv, struct resp_buf *out)
 {
-    add(out, "role:master\r\nconnected_slaves:0\r\n");
-    add(out, "master_replid:%s\r\nmaster_repl_offset:0\r\n", srv->run_id);
+    shale_resp_add_textf(out, "role:master\r\nconnected_slaves:0\r\n");
+    shale_resp_add_textf(out, "master_replid:%s\r\nmaster_repl_offset:0\r\n", srv->run_id);
 }
 
 static void section_cpu(struct server *srv, struct resp_buf *out)
 {
     struct rusage self;
     getrusage(RUSAGE_SELF, &self);
-    add(out, "used_cpu_sys:%ld.%06ld\r\nused_cpu_user:%ld.%06ld\r\n", (long)self.ru_stime.tv_sec,
-        (long)self.ru_stime.tv_usec, (long)self.ru_utime.tv_sec, (long)self.ru_utime.tv_usec);
+    shale_resp_add_textf(out, "used_cpu_sys:%ld.%06ld\r\nused_cpu_user:%ld.%06ld\r\n",
+                         (long)self.ru_stime.tv_sec, (long)self.ru_stime.tv_usec,
+                         (long)self.ru_utime.tv_sec, (long)self.ru_utime.tv_usec);
 }
 
 static void section_modules(struct server *srv, struct resp_buf *out)
@@ -239,7 +241,7 @@ static void section_modules(struct server *srv, struct resp_buf *out)
 
 static void section_cluster(struct server *srv, struct resp_buf *out)
 {
-    add(out, "cluster_enabled:0\r\n");
+    shale_resp_add_textf(out, "cluster_enabled:0\r\n");
 }
 
 static void section_keyspace(struct server *srv, struct resp_buf *out)
@@ -261,7 +263,8 @@ static void section_keyspace(struct server *srv, struct resp_buf *out)
             }
         }
         if (keys)
-            add(out, "db%d:keys=%llu,expires=%llu,avg_ttl=%llu\r\n", db, (unsigned long long)keys,
+            shale_resp_add_textf(
+                out, "db%d:keys=%llu,expires=%llu,avg_ttl=%llu\r\n", db, (unsigned long long)keys,
                 (unsigned long long)expires,
                 (unsigned long long)(ttl_weight ? ttl_weighted / (double)ttl_weight : 0));
     }
@@ -272,7 +275,8 @@ static void tls_lines(struct server *srv, struct resp_buf *out)
 {
     const struct tls_stats *st = shale_tls_stats(srv->tls);
 #define TLS_LINE(field)                                                                            \
-    add(out, "tls_" #field ":%llu\r\n",                                                            \
+    shale_resp_add_textf(                                                                          \
+        out, "tls_" #field ":%llu\r\n",                                                            \
         (unsigned long long)atomic_load_explicit(&st->field, memory_order_relaxed))
     TLS_LINE(connections);
     TLS_LINE(handshakes);
@@ -295,7 +299,8 @@ static void section_shale(struct server *srv, struct resp_buf *out)
         uint64_t allocated = atomic_load_explicit(&st->mem_allocated, memory_order_relaxed);
         uint64_t active = atomic_load_explicit(&st->mem_active, memory_order_relaxed);
         uint64_t limit = shale_shard_memory_limit(srv->shards[s]);
-        add(out,
+        shale_resp_add_textf(
+            out,
             "shard%d:keys=%llu,commands=%llu,used_memory=%llu,active=%llu,resident=%llu,"
             "frag_ratio=%.2f,frag_bytes=%lld,keyspace_bytes=%llu,maxmemory=%llu,"
             "evicted_keys=%llu\r\n",
@@ -351,7 +356,7 @@ void shale_info_build(struct server *srv, struct resp_buf *out, int nargs, const
     for (size_t i = 0; i < NSECTIONS; i++) {
         if (!want[i])
             continue;
-        add(out, "%s# %s\r\n", first ? "" : "\r\n", sections[i].title);
+        shale_resp_add_textf(out, "%s# %s\r\n", first ? "" : "\r\n", sections[i].title);
         sections[i].build(srv, out);
         first = 0;
     }

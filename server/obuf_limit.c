@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "server/mem.h"
+#include "server/strconv.h"
 
 #define MAX_WORDS 64
 #define WORD_MAX  64
@@ -37,21 +38,7 @@ static int parse_bytes(const char *s, unsigned long long *out)
     if (errno)
         return -1;
     unsigned long long mul;
-    if (!*end || !strcasecmp(end, "b"))
-        mul = 1;
-    else if (!strcasecmp(end, "k"))
-        mul = 1000;
-    else if (!strcasecmp(end, "kb"))
-        mul = 1024;
-    else if (!strcasecmp(end, "m"))
-        mul = 1000 * 1000;
-    else if (!strcasecmp(end, "mb"))
-        mul = 1024 * 1024;
-    else if (!strcasecmp(end, "g"))
-        mul = 1000ULL * 1000 * 1000;
-    else if (!strcasecmp(end, "gb"))
-        mul = 1024ULL * 1024 * 1024;
-    else
+    if (shale_strconv_memory_unit(end, &mul) < 0)
         return -1;
     return __builtin_mul_overflow(v, mul, out) ? -1 : 0;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "server/mem.h"
 
@@ -111,4 +112,25 @@ int shale_strconv_cursor(struct slice s, unsigned long long *out)
     if (buf != small)
         shale_free(buf);
     return ok;
+}
+
+int shale_strconv_memory_unit(const char *unit, unsigned long long *mul)
+{
+    static const struct {
+        const char *name;
+        unsigned long long mul;
+    } units[] = {{"", 1},
+                 {"b", 1},
+                 {"k", 1000},
+                 {"kb", 1024},
+                 {"m", 1000 * 1000},
+                 {"mb", 1024 * 1024},
+                 {"g", 1000ULL * 1000 * 1000},
+                 {"gb", 1024ULL * 1024 * 1024}};
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (!strcasecmp(unit, units[i].name)) {
+            *mul = units[i].mul;
+            return 0;
+        }
+    return -1;
 }

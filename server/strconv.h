@@ -26,4 +26,8 @@ int shale_strconv_cursor(struct slice s, unsigned long long *out);
  * (0 if it does not fit). */
 int shale_strconv_ld_human(char *buf, size_t size, long double v);
 
+/* The multiplier of a Redis memory unit (memtoll): "" or "b" 1, "k" 1000,
+ * "kb" 1024, "m", "mb", "g", "gb" likewise (any case); -1 for anything else. */
+int shale_strconv_memory_unit(const char *unit, unsigned long long *mul);
+
 #endif

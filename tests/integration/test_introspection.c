@@ -414,7 +414,7 @@ static void test_slowlog_truncates_like_redis(void **state)
     shale_test_assert_status(c, "OK", "CONFIG SET slowlog-log-slower-than 0");
     /* 40 arguments: 31 kept, the 32nd says how many more there were. */
     const char *argv[40];
-    char keys[40][8];
+    char keys[40][16];
     argv[0] = "DEL";
     for (int i = 1; i < 40; i++) {
         snprintf(keys[i], sizeof keys[i], "k%d", i);
