@@ -21,15 +21,24 @@ struct config;
 struct tls;
 struct tls_conn;
 
-/* Counters for INFO (relaxed atomics, any thread). */
+/* Counters (relaxed atomics, any thread), declared once for the struct,
+ * INFO shale (tls_<name>) and /metrics (shale_tls_<name>, with _total on
+ * counters): X(name, gauge or counter, description). */
+#define TLS_STATS(X)                                                                               \
+    X(connections, gauge, "TLS connections open now")                                              \
+    X(handshakes, counter, "TLS handshakes completed")                                             \
+    X(handshake_failures, counter,                                                                 \
+      "TLS handshakes refused: bad or missing client certificate, plaintext on the TLS port ...")  \
+    X(handshake_timeouts, counter, "TLS connections closed by tls-handshake-timeout")              \
+    X(plain_port_refused, counter,                                                                 \
+      "Connections closed for sending a TLS handshake to the plain port")                          \
+    X(reloads, counter, "TLS certificate reloads (CONFIG SET tls-*, SIGHUP)")                      \
+    X(reload_failures, counter, "TLS certificate reloads that failed (the old context stays)")
+
 struct tls_stats {
-    _Atomic uint64_t connections;        /* TLS connections open now */
-    _Atomic uint64_t handshakes;         /* completed */
-    _Atomic uint64_t handshake_failures; /* refused: bad certificate, not TLS, ... */
-    _Atomic uint64_t handshake_timeouts; /* closed by tls-handshake-timeout */
-    _Atomic uint64_t plain_port_refused; /* TLS ClientHello on the plain port */
-    _Atomic uint64_t reloads;
-    _Atomic uint64_t reload_failures;
+#define TLS_STAT_FIELD(name, kind, help) _Atomic uint64_t name;
+    TLS_STATS(TLS_STAT_FIELD)
+#undef TLS_STAT_FIELD
 };
 
 /* Main thread, before any other OpenSSL use but after shale_mem_setup.

@@ -377,7 +377,9 @@ def main():
             # The default (100mb of fragmentation before a cycle starts) is
             # more than this workload holds.
             r.config_set("active-defrag-ignore-bytes", str(MB))
-            notes.append("active defragmentation on (active-defrag-ignore-bytes 1mb)")
+            r.config_set("active-defrag-threshold-lower", "1")
+            notes.append("active defragmentation on (active-defrag-ignore-bytes 1mb, "
+                         "active-defrag-threshold-lower 1)")
         except redis.exceptions.ResponseError as ex:
             notes.append("activedefrag exists but could not be enabled: %s" % ex)
     else:

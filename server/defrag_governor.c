@@ -316,6 +316,52 @@ static uint64_t sum_shared(struct defrag_governor *g, size_t offset)
     return total;
 }
 
+void shale_defrag_governor_figures(struct defrag_governor *g, struct defrag_figures *out)
+{
+#define SUM(field) sum_shared(g, offsetof(struct defrag_timer_shared, field))
+    memset(out, 0, sizeof(*out));
+    out->running_pct = (uint64_t)atomic_load_explicit(&g->running_pct, memory_order_relaxed);
+    out->hits = SUM(hits);
+    out->misses = SUM(misses);
+    out->key_hits = SUM(key_hits);
+    out->key_misses = SUM(key_misses);
+    int64_t since = atomic_load_explicit(&g->running_since_us, memory_order_relaxed);
+    int64_t current = since ? clock_mono_us() - since : 0;
+    if (current < 0)
+        current = 0;
+    out->current_time_us = (uint64_t)current;
+    out->total_time_us =
+        atomic_load_explicit(&g->total_time_us, memory_order_relaxed) + out->current_time_us;
+    out->cycles = SUM(cycles_done);
+    out->scanned = SUM(scanned);
+    out->cpu_us = SUM(cpu_us);
+    out->run_us = SUM(wall_us);
+    for (int s = 0; s < g->srv->nshards; s++) {
+        out->cpu_pct_x100 += atomic_load_explicit(&g->shards[s].cpu_pct_x100, memory_order_relaxed);
+        out->target_pct_x100 += atomic_load_explicit(&g->shards[s].share_pub, memory_order_relaxed);
+    }
+#undef SUM
+}
+
+void shale_defrag_governor_shard_figures(struct defrag_governor *g, int shard,
+                                         struct defrag_shard_figures *out)
+{
+    struct defrag_timer_shared *sh = shared_of(g, shard);
+#define LD(field) atomic_load_explicit(&sh->field, memory_order_relaxed)
+    out->running = LD(running);
+    out->share_pct_x100 = atomic_load_explicit(&g->shards[shard].share_pub, memory_order_relaxed);
+    out->cpu_pct_x100 = atomic_load_explicit(&g->shards[shard].cpu_pct_x100, memory_order_relaxed);
+    out->cpu_us = LD(cpu_us);
+    out->run_us = LD(wall_us);
+    out->runs = LD(runs);
+    out->cycles = LD(cycles_done);
+    out->hits = LD(hits);
+    out->misses = LD(misses);
+    out->key_hits = LD(key_hits);
+    out->key_misses = LD(key_misses);
+#undef LD
+}
+
 void shale_defrag_governor_info_memory(struct defrag_governor *g, struct resp_buf *out)
 {
     shale_resp_add_textf(out, "active_defrag_running:%d\r\n",
@@ -325,46 +371,39 @@ void shale_defrag_governor_info_memory(struct defrag_governor *g, struct resp_bu
 
 void shale_defrag_governor_info_stats(struct defrag_governor *g, struct resp_buf *out)
 {
-#define SUM(field) (unsigned long long)sum_shared(g, offsetof(struct defrag_timer_shared, field))
-    shale_resp_add_textf(out, "active_defrag_hits:%llu\r\n", SUM(hits));
-    shale_resp_add_textf(out, "active_defrag_misses:%llu\r\n", SUM(misses));
-    shale_resp_add_textf(out, "active_defrag_key_hits:%llu\r\n", SUM(key_hits));
-    shale_resp_add_textf(out, "active_defrag_key_misses:%llu\r\n", SUM(key_misses));
-    int64_t since = atomic_load_explicit(&g->running_since_us, memory_order_relaxed);
-    int64_t current = since ? clock_mono_us() - since : 0;
-    uint64_t total = atomic_load_explicit(&g->total_time_us, memory_order_relaxed);
+    struct defrag_figures f;
+    shale_defrag_governor_figures(g, &f);
+    shale_resp_add_textf(out, "active_defrag_hits:%llu\r\n", (unsigned long long)f.hits);
+    shale_resp_add_textf(out, "active_defrag_misses:%llu\r\n", (unsigned long long)f.misses);
+    shale_resp_add_textf(out, "active_defrag_key_hits:%llu\r\n", (unsigned long long)f.key_hits);
+    shale_resp_add_textf(out, "active_defrag_key_misses:%llu\r\n",
+                         (unsigned long long)f.key_misses);
     shale_resp_add_textf(out, "total_active_defrag_time:%llu\r\n",
-                         (unsigned long long)(total + current) / 1000);
-    shale_resp_add_textf(out, "current_active_defrag_time:%lld\r\n", (long long)current / 1000);
-    uint64_t cpu_pct = 0, share = 0;
-    for (int s = 0; s < g->srv->nshards; s++) {
-        cpu_pct += atomic_load_explicit(&g->shards[s].cpu_pct_x100, memory_order_relaxed);
-        share += atomic_load_explicit(&g->shards[s].share_pub, memory_order_relaxed);
-    }
-    shale_resp_add_textf(out, "shale_active_defrag_cycles:%llu\r\n", SUM(cycles_done));
-    shale_resp_add_textf(out, "shale_active_defrag_scanned:%llu\r\n", SUM(scanned));
-    shale_resp_add_textf(out, "shale_active_defrag_cpu_us:%llu\r\n", SUM(cpu_us));
-    shale_resp_add_textf(out, "shale_active_defrag_run_us:%llu\r\n", SUM(wall_us));
+                         (unsigned long long)f.total_time_us / 1000);
+    shale_resp_add_textf(out, "current_active_defrag_time:%llu\r\n",
+                         (unsigned long long)f.current_time_us / 1000);
+    shale_resp_add_textf(out, "shale_active_defrag_cycles:%llu\r\n", (unsigned long long)f.cycles);
+    shale_resp_add_textf(out, "shale_active_defrag_scanned:%llu\r\n",
+                         (unsigned long long)f.scanned);
+    shale_resp_add_textf(out, "shale_active_defrag_cpu_us:%llu\r\n", (unsigned long long)f.cpu_us);
+    shale_resp_add_textf(out, "shale_active_defrag_run_us:%llu\r\n", (unsigned long long)f.run_us);
     /* Both in % of one CPU, summed over the shards. */
-    shale_resp_add_textf(out, "shale_active_defrag_cpu_pct:%.2f\r\n", cpu_pct / 100.0);
-    shale_resp_add_textf(out, "shale_active_defrag_target_pct:%.2f\r\n", share / 100.0);
-#undef SUM
+    shale_resp_add_textf(out, "shale_active_defrag_cpu_pct:%.2f\r\n", f.cpu_pct_x100 / 100.0);
+    shale_resp_add_textf(out, "shale_active_defrag_target_pct:%.2f\r\n", f.target_pct_x100 / 100.0);
 }
 
 void shale_defrag_governor_info_shards(struct defrag_governor *g, struct resp_buf *out)
 {
     for (int s = 0; s < g->srv->nshards; s++) {
-        struct defrag_timer_shared *sh = shared_of(g, s);
-#define LD(field) (unsigned long long)atomic_load_explicit(&sh->field, memory_order_relaxed)
+        struct defrag_shard_figures f;
+        shale_defrag_governor_shard_figures(g, s, &f);
         shale_resp_add_textf(
             out,
-            "shard%d_defrag:running=%u,share_pct=%.2f,cpu_pct=%.2f,cpu_us=%llu,run_us=%llu,"
+            "shard%d_defrag:running=%llu,share_pct=%.2f,cpu_pct=%.2f,cpu_us=%llu,run_us=%llu,"
             "runs=%llu,cycles=%llu,hits=%llu,misses=%llu,key_hits=%llu,key_misses=%llu\r\n",
-            s, atomic_load_explicit(&sh->running, memory_order_relaxed),
-            atomic_load_explicit(&g->shards[s].share_pub, memory_order_relaxed) / 100.0,
-            atomic_load_explicit(&g->shards[s].cpu_pct_x100, memory_order_relaxed) / 100.0,
-            LD(cpu_us), LD(wall_us), LD(runs), LD(cycles_done), LD(hits), LD(misses), LD(key_hits),
-            LD(key_misses));
-#undef LD
+            s, (unsigned long long)f.running, f.share_pct_x100 / 100.0, f.cpu_pct_x100 / 100.0,
+            (unsigned long long)f.cpu_us, (unsigned long long)f.run_us, (unsigned long long)f.runs,
+            (unsigned long long)f.cycles, (unsigned long long)f.hits, (unsigned long long)f.misses,
+            (unsigned long long)f.key_hits, (unsigned long long)f.key_misses);
     }
 }

@@ -57,8 +57,38 @@ void shale_defrag_governor_destroy(struct defrag_governor *g);
 /* Main thread, every 100 ms, after shale_info_sample_memory. */
 void shale_defrag_governor_tick(struct defrag_governor *g);
 
-/* INFO lines (any thread): memory (active_defrag_running), stats (Redis's
- * active_defrag_* and the measured CPU), shale (one line per shard). */
+/* What INFO and /metrics report, read in one place so they agree. Any
+ * thread (relaxed loads of the atomics the governor and the shards
+ * publish). Counters are since start: CONFIG RESETSTAT leaves them. */
+struct defrag_figures {
+    uint64_t running_pct;     /* active_defrag_running: CPU % granted, 0: idle */
+    uint64_t hits, misses;    /* active_defrag_hits, _misses (allocations) */
+    uint64_t key_hits;        /* active_defrag_key_hits */
+    uint64_t key_misses;      /* active_defrag_key_misses */
+    uint64_t total_time_us;   /* total_active_defrag_time, the current period included */
+    uint64_t current_time_us; /* current_active_defrag_time */
+    uint64_t cycles, scanned; /* cycles completed, entries walked */
+    uint64_t cpu_us, run_us;  /* thread CPU and wall time spent in runs */
+    uint64_t cpu_pct_x100;    /* measured CPU, % of one CPU x 100, summed over shards */
+    uint64_t target_pct_x100; /* granted shares, same units */
+};
+
+/* One shard's line of INFO shale (shardN_defrag). */
+struct defrag_shard_figures {
+    uint64_t running;        /* 1 while a cycle is in progress */
+    uint64_t share_pct_x100; /* granted share of the shard's time, % x 100 */
+    uint64_t cpu_pct_x100;   /* measured, % of one CPU x 100 */
+    uint64_t cpu_us, run_us, runs, cycles;
+    uint64_t hits, misses, key_hits, key_misses;
+};
+
+void shale_defrag_governor_figures(struct defrag_governor *g, struct defrag_figures *out);
+void shale_defrag_governor_shard_figures(struct defrag_governor *g, int shard,
+                                         struct defrag_shard_figures *out);
+
+/* INFO lines (any thread), from the figures above: memory
+ * (active_defrag_running), stats (Redis's active_defrag_* and the measured
+ * CPU), shale (one line per shard). */
 void shale_defrag_governor_info_memory(struct defrag_governor *g, struct resp_buf *out);
 void shale_defrag_governor_info_stats(struct defrag_governor *g, struct resp_buf *out);
 void shale_defrag_governor_info_shards(struct defrag_governor *g, struct resp_buf *out);

@@ -135,31 +135,29 @@ static void section_clients(struct server *srv, struct resp_buf *out)
 
 static void section_memory(struct server *srv, struct resp_buf *out)
 {
-    const struct info_rates *r = &srv->rates;
-    uint64_t used = atomic_load_explicit(&r->mem_allocated, memory_order_relaxed);
-    uint64_t active = atomic_load_explicit(&r->mem_active, memory_order_relaxed);
-    uint64_t resident = atomic_load_explicit(&r->mem_resident, memory_order_relaxed);
-    size_t rss = shale_mem_rss();
+    /* The figures /metrics shows too (shale_info_memory). */
+    struct info_memory m;
+    shale_info_memory(srv, &m);
+    uint64_t used = m.used, active = m.active, resident = m.resident;
     struct mem_plan plan;
     shale_mem_plan_compute(srv->cfg, srv->nio, srv->nshards, &plan);
     char h1[32], h2[32], h3[32], h4[32];
-    long long maxmemory = config_live(srv->cfg, maxmemory);
-    human_bytes(h4, sizeof(h4), (double)maxmemory);
+    human_bytes(h4, sizeof(h4), (double)m.maxmemory);
     human_bytes(h1, sizeof(h1), (double)used);
-    human_bytes(h2, sizeof(h2), (double)rss);
+    human_bytes(h2, sizeof(h2), (double)m.rss);
     human_bytes(h3, sizeof(h3), (double)plan.static_bytes);
     shale_resp_add_textf(out, "used_memory:%llu\r\nused_memory_human:%s\r\n",
                          (unsigned long long)used, h1);
-    shale_resp_add_textf(out, "used_memory_rss:%zu\r\nused_memory_rss_human:%s\r\n", rss, h2);
-    shale_resp_add_textf(out, "maxmemory:%lld\r\nmaxmemory_human:%s\r\nmaxmemory_policy:%s\r\n",
-                         maxmemory, h4,
-                         shale_evict_policy_name((int)config_live(srv->cfg, maxmemory_policy)));
+    shale_resp_add_textf(out, "used_memory_rss:%llu\r\nused_memory_rss_human:%s\r\n",
+                         (unsigned long long)m.rss, h2);
+    shale_resp_add_textf(out, "maxmemory:%llu\r\nmaxmemory_human:%s\r\nmaxmemory_policy:%s\r\n",
+                         (unsigned long long)m.maxmemory, h4, m.policy_name);
     shale_resp_add_textf(
         out, "allocator_allocated:%llu\r\nallocator_active:%llu\r\nallocator_resident:%llu\r\n",
         (unsigned long long)used, (unsigned long long)active, (unsigned long long)resident);
     shale_resp_add_textf(out, "allocator_frag_ratio:%.2f\r\nallocator_frag_bytes:%lld\r\n",
                          ratio(active, used), (long long)active - (long long)used);
-    shale_resp_add_textf(out, "mem_fragmentation_ratio:%.2f\r\n", ratio(rss, used));
+    shale_resp_add_textf(out, "mem_fragmentation_ratio:%.2f\r\n", ratio(m.rss, used));
     shale_resp_add_textf(out, "mem_allocator:%s\r\n", shale_mem_allocator_name());
     shale_defrag_governor_info_memory(srv->defrag, out);
     /* Under libc there are no arenas: the shard lines in "shale" read 0. */
@@ -274,17 +272,11 @@ static void section_keyspace(struct server *srv, struct resp_buf *out)
 static void tls_lines(struct server *srv, struct resp_buf *out)
 {
     const struct tls_stats *st = shale_tls_stats(srv->tls);
-#define TLS_LINE(field)                                                                            \
+#define TLS_LINE(name, kind, help)                                                                 \
     shale_resp_add_textf(                                                                          \
-        out, "tls_" #field ":%llu\r\n",                                                            \
-        (unsigned long long)atomic_load_explicit(&st->field, memory_order_relaxed))
-    TLS_LINE(connections);
-    TLS_LINE(handshakes);
-    TLS_LINE(handshake_failures);
-    TLS_LINE(handshake_timeouts);
-    TLS_LINE(plain_port_refused);
-    TLS_LINE(reloads);
-    TLS_LINE(reload_failures);
+        out, "tls_" #name ":%llu\r\n",                                                             \
+        (unsigned long long)atomic_load_explicit(&st->name, memory_order_relaxed));
+    TLS_STATS(TLS_LINE)
 #undef TLS_LINE
 }
 
@@ -298,7 +290,6 @@ static void section_shale(struct server *srv, struct resp_buf *out)
             keys += atomic_load_explicit(&st->keys[db], memory_order_relaxed);
         uint64_t allocated = atomic_load_explicit(&st->mem_allocated, memory_order_relaxed);
         uint64_t active = atomic_load_explicit(&st->mem_active, memory_order_relaxed);
-        uint64_t limit = shale_shard_memory_limit(srv->shards[s]);
         shale_resp_add_textf(
             out,
             "shard%d:keys=%llu,commands=%llu,used_memory=%llu,active=%llu,resident=%llu,"
@@ -310,7 +301,7 @@ static void section_shale(struct server *srv, struct resp_buf *out)
             (unsigned long long)atomic_load_explicit(&st->mem_resident, memory_order_relaxed),
             ratio(active, allocated), (long long)active - (long long)allocated,
             (unsigned long long)atomic_load_explicit(&st->mem_keyspace, memory_order_relaxed),
-            (unsigned long long)(limit == EVICT_NO_LIMIT ? 0 : limit),
+            (unsigned long long)shale_info_shard_maxmemory(srv, s),
             (unsigned long long)atomic_load_explicit(&st->evicted_keys, memory_order_relaxed));
     }
     shale_defrag_governor_info_shards(srv->defrag, out);
@@ -393,4 +384,12 @@ void shale_info_memory(struct server *srv, struct info_memory *out)
     shale_mem_plan_compute(srv->cfg, srv->nio, srv->nshards, &plan);
     out->static_bytes = plan.static_bytes;
     out->data_budget = plan.data_budget;
+    out->maxmemory = (uint64_t)config_live(srv->cfg, maxmemory);
+    out->policy_name = shale_evict_policy_name((int)config_live(srv->cfg, maxmemory_policy));
+}
+
+uint64_t shale_info_shard_maxmemory(const struct server *srv, int shard)
+{
+    uint64_t limit = shale_shard_memory_limit(srv->shards[shard]);
+    return limit == EVICT_NO_LIMIT ? 0 : limit;
 }

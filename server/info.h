@@ -53,6 +53,8 @@ struct info_memory {
     uint64_t rss;      /* used_memory_rss */
     uint64_t static_bytes;
     uint64_t data_budget;
+    uint64_t maxmemory;      /* maxmemory, 0: no limit */
+    const char *policy_name; /* maxmemory_policy */
 };
 
 /* Sum over I/O threads of the _Atomic uint64_t at offset in struct io_stats. */
@@ -62,5 +64,7 @@ uint64_t shale_info_shard_sum(const struct server *srv, size_t offset);
 /* dbN:keys=,expires= summed over shards. */
 void shale_info_db_keys(const struct server *srv, int db, uint64_t *keys, uint64_t *expires);
 void shale_info_memory(struct server *srv, struct info_memory *out);
+/* A shard's share of maxmemory as INFO shale shows it (maxmemory=, 0: none). */
+uint64_t shale_info_shard_maxmemory(const struct server *srv, int shard);
 
 #endif

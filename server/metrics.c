@@ -1,6 +1,7 @@
 /* metrics: see metrics.h. Families are rows of the tables below; each is
  * read from the same published counters INFO reads (server/info.h
- * accessors), so a scrape and INFO agree. Main thread; reads only relaxed
+ * accessors, the TLS counters' table in net/tls.h, the defrag governor's
+ * figures), so a scrape and INFO agree. Main thread; reads only relaxed
  * atomics and thread CPU clocks. */
 #include "server/metrics.h"
 
@@ -13,13 +14,16 @@
 #include <time.h>
 
 #include "net/io_thread.h"
+#include "net/tls.h"
 #include "server/clock.h"
 #include "server/cmdstats.h"
 #include "server/command.h"
+#include "server/defrag_governor.h"
 #include "server/health.h"
 #include "server/info.h"
 #include "server/latency.h"
 #include "server/lifecycle.h"
+#include "server/maxmemory.h"
 #include "server/mem.h"
 #include "server/server.h"
 #include "shards/shard.h"
@@ -28,6 +32,7 @@ enum source {
     SRC_IO_SUM,    /* _Atomic uint64_t in struct io_stats, summed over I/O threads */
     SRC_SHARD_SUM, /* _Atomic uint64_t in struct shard_public_stats, summed over shards */
     SRC_CLIENTS,   /* _Atomic uint64_t in struct clients */
+    SRC_TLS,       /* _Atomic uint64_t in struct tls_stats */
 };
 
 struct scalar_row {
@@ -38,6 +43,17 @@ struct scalar_row {
     size_t offset;
     double scale; /* to base units */
 };
+
+/* shale_tls_<name>, with _total on counters, for INFO shale's tls_<name>. */
+#define TLS_SUFFIX_counter "_total"
+#define TLS_SUFFIX_gauge   ""
+#define TLS_ROW(field, kind, text)                                                                 \
+    {.name = "shale_tls_" #field TLS_SUFFIX_##kind,                                                \
+     .type = #kind,                                                                                \
+     .help = text " (tls_" #field ")",                                                             \
+     .src = SRC_TLS,                                                                               \
+     .offset = offsetof(struct tls_stats, field),                                                  \
+     .scale = 1},
 
 /* Names follow redis_exporter's (shale_ prefix, _total counters, base units). */
 static const struct scalar_row scalar_rows[] = {
@@ -67,6 +83,20 @@ static const struct scalar_row scalar_rows[] = {
     {"shale_expire_cycle_cpu_seconds_total", "counter",
      "Time spent in active expiry (expire_cycle_cpu_milliseconds)", SRC_SHARD_SUM,
      offsetof(struct shard_public_stats, expire_cpu_us), 1e-6},
+    {"shale_evicted_keys_total", "counter", "Keys evicted to stay under maxmemory (evicted_keys)",
+     SRC_SHARD_SUM, offsetof(struct shard_public_stats, evicted_keys), 1},
+    {"shale_error_replies_total", "counter", "Error replies sent (total_error_replies)", SRC_IO_SUM,
+     offsetof(struct io_stats, errors.total), 1},
+    {"shale_client_query_buffer_limit_disconnections_total", "counter",
+     "Clients closed for exceeding client-query-buffer-limit "
+     "(client_query_buffer_limit_disconnections)",
+     SRC_IO_SUM, offsetof(struct io_stats, qbuf_limit_closed), 1},
+    {"shale_client_output_buffer_limit_disconnections_total", "counter",
+     "Clients closed for exceeding client-output-buffer-limit "
+     "(client_output_buffer_limit_disconnections)",
+     SRC_IO_SUM, offsetof(struct io_stats, obuf_limit_closed), 1},
+    TLS_STATS(TLS_ROW)
+#undef TLS_ROW
 };
 
 struct shard_row {
@@ -92,6 +122,97 @@ static const struct shard_row shard_rows[] = {
      offsetof(struct shard_public_stats, mem_active)},
     {"shale_shard_memory_resident_bytes", "gauge", "Resident bytes of the shard's arena",
      offsetof(struct shard_public_stats, mem_resident)},
+    {"shale_shard_keyspace_bytes", "gauge",
+     "Bytes the shard's keys and values hold, as eviction counts them (keyspace_bytes)",
+     offsetof(struct shard_public_stats, mem_keyspace)},
+    {"shale_shard_evicted_keys_total", "counter", "evicted_keys of one shard",
+     offsetof(struct shard_public_stats, evicted_keys)},
+};
+
+/* A figure in a snapshot struct of plain uint64_t (struct defrag_figures,
+ * struct defrag_shard_figures), scaled to base units. */
+struct figure_row {
+    const char *name;
+    const char *type;
+    const char *help;
+    size_t offset;
+    double scale;
+};
+
+/* The Redis fields keep redis_exporter's names (defrag_hits ...), with
+ * _total; shale's own follow INFO's shale_active_defrag_*. */
+static const struct figure_row defrag_rows[] = {
+    {"shale_active_defrag_running", "gauge",
+     "CPU % granted to active defrag while a cycle runs, 0 when idle (active_defrag_running)",
+     offsetof(struct defrag_figures, running_pct), 1},
+    {"shale_defrag_hits_total", "counter",
+     "Allocations moved by active defrag (active_defrag_hits)",
+     offsetof(struct defrag_figures, hits), 1},
+    {"shale_defrag_misses_total", "counter",
+     "Allocations active defrag looked at and left (active_defrag_misses)",
+     offsetof(struct defrag_figures, misses), 1},
+    {"shale_defrag_key_hits_total", "counter",
+     "Keys with an allocation moved by active defrag (active_defrag_key_hits)",
+     offsetof(struct defrag_figures, key_hits), 1},
+    {"shale_defrag_key_misses_total", "counter",
+     "Keys active defrag looked at and left (active_defrag_key_misses)",
+     offsetof(struct defrag_figures, key_misses), 1},
+    {"shale_active_defrag_time_seconds_total", "counter",
+     "Time some shard had a defrag cycle in progress (total_active_defrag_time)",
+     offsetof(struct defrag_figures, total_time_us), 1e-6},
+    {"shale_active_defrag_current_time_seconds", "gauge",
+     "Age of the defrag period in progress, 0 when idle (current_active_defrag_time)",
+     offsetof(struct defrag_figures, current_time_us), 1e-6},
+    {"shale_active_defrag_cycles_total", "counter",
+     "Defrag cycles completed, all shards (shale_active_defrag_cycles)",
+     offsetof(struct defrag_figures, cycles), 1},
+    {"shale_active_defrag_scanned_total", "counter",
+     "Entries the defrag walk visited (shale_active_defrag_scanned)",
+     offsetof(struct defrag_figures, scanned), 1},
+    {"shale_active_defrag_cpu_seconds_total", "counter",
+     "Shard thread CPU time spent in defrag runs (shale_active_defrag_cpu_us)",
+     offsetof(struct defrag_figures, cpu_us), 1e-6},
+    {"shale_active_defrag_run_seconds_total", "counter",
+     "Wall-clock time spent in defrag runs (shale_active_defrag_run_us)",
+     offsetof(struct defrag_figures, run_us), 1e-6},
+    {"shale_active_defrag_cpu_ratio", "gauge",
+     "Defrag CPU over the last second in CPUs, summed over shards "
+     "(shale_active_defrag_cpu_pct/100)",
+     offsetof(struct defrag_figures, cpu_pct_x100), 1e-4},
+    {"shale_active_defrag_target_cpu_ratio", "gauge",
+     "Defrag CPU granted in CPUs, summed over shards (shale_active_defrag_target_pct/100)",
+     offsetof(struct defrag_figures, target_pct_x100), 1e-4},
+};
+
+/* INFO shale's shardN_defrag fields, one family each, labelled by shard. */
+static const struct figure_row shard_defrag_rows[] = {
+    {"shale_shard_defrag_running", "gauge", "1 while the shard has a defrag cycle in progress",
+     offsetof(struct defrag_shard_figures, running), 1},
+    {"shale_shard_defrag_target_cpu_ratio", "gauge",
+     "Share of the shard's time granted to defrag (share_pct/100)",
+     offsetof(struct defrag_shard_figures, share_pct_x100), 1e-4},
+    {"shale_shard_defrag_cpu_ratio", "gauge",
+     "Share of a CPU the shard spent in defrag over the last second (cpu_pct/100)",
+     offsetof(struct defrag_shard_figures, cpu_pct_x100), 1e-4},
+    {"shale_shard_defrag_cpu_seconds_total", "counter",
+     "Thread CPU time in the shard's defrag runs", offsetof(struct defrag_shard_figures, cpu_us),
+     1e-6},
+    {"shale_shard_defrag_run_seconds_total", "counter",
+     "Wall-clock time in the shard's defrag runs", offsetof(struct defrag_shard_figures, run_us),
+     1e-6},
+    {"shale_shard_defrag_runs_total", "counter", "Defrag runs (timer slices) of the shard",
+     offsetof(struct defrag_shard_figures, runs), 1},
+    {"shale_shard_defrag_cycles_total", "counter", "Defrag cycles the shard completed",
+     offsetof(struct defrag_shard_figures, cycles), 1},
+    {"shale_shard_defrag_hits_total", "counter", "Allocations the shard's defrag moved",
+     offsetof(struct defrag_shard_figures, hits), 1},
+    {"shale_shard_defrag_misses_total", "counter", "Allocations the shard's defrag left",
+     offsetof(struct defrag_shard_figures, misses), 1},
+    {"shale_shard_defrag_key_hits_total", "counter",
+     "Keys with an allocation the shard's defrag moved",
+     offsetof(struct defrag_shard_figures, key_hits), 1},
+    {"shale_shard_defrag_key_misses_total", "counter", "Keys the shard's defrag left",
+     offsetof(struct defrag_shard_figures, key_misses), 1},
 };
 
 #define NROWS(t) (sizeof(t) / sizeof((t)[0]))
@@ -109,6 +230,22 @@ static void put_u64(struct evbuffer *out, const char *name, const char *labels, 
 static void put_f64(struct evbuffer *out, const char *name, const char *labels, double v)
 {
     evbuffer_add_printf(out, "%s%s %.9g\n", name, labels, v);
+}
+
+static void put_scaled(struct evbuffer *out, const char *name, const char *labels, uint64_t v,
+                       double scale)
+{
+    if (scale == 1)
+        put_u64(out, name, labels, v);
+    else
+        put_f64(out, name, labels, (double)v * scale);
+}
+
+static uint64_t figure(const void *base, size_t offset)
+{
+    uint64_t v;
+    memcpy(&v, (const char *)base + offset, sizeof(v));
+    return v;
 }
 
 static double ratio(uint64_t num, uint64_t den)
@@ -157,14 +294,23 @@ static void server_families(struct server *srv, struct evbuffer *out)
 
     for (size_t i = 0; i < NROWS(scalar_rows); i++) {
         const struct scalar_row *row = &scalar_rows[i];
-        uint64_t v = row->src == SRC_IO_SUM      ? shale_info_io_sum(srv, row->offset)
-                     : row->src == SRC_SHARD_SUM ? shale_info_shard_sum(srv, row->offset)
-                                                 : load(&srv->clients, row->offset);
+        uint64_t v = 0;
+        switch (row->src) {
+        case SRC_IO_SUM:
+            v = shale_info_io_sum(srv, row->offset);
+            break;
+        case SRC_SHARD_SUM:
+            v = shale_info_shard_sum(srv, row->offset);
+            break;
+        case SRC_CLIENTS:
+            v = load(&srv->clients, row->offset);
+            break;
+        case SRC_TLS:
+            v = load(shale_tls_stats(srv->tls), row->offset);
+            break;
+        }
         family(out, row->name, row->type, row->help);
-        if (row->scale == 1)
-            put_u64(out, row->name, "", v);
-        else
-            put_f64(out, row->name, "", (double)v * row->scale);
+        put_scaled(out, row->name, "", v, row->scale);
     }
     uint64_t stale =
         shale_info_shard_sum(srv, offsetof(struct shard_public_stats, expire_stale_perc_x10000));
@@ -221,6 +367,8 @@ static void memory_families(struct server *srv, struct evbuffer *out)
          offsetof(struct info_memory, static_bytes)},
         {"shale_memory_data_budget_bytes", "Data budget of the memory plan, 0: unlimited",
          offsetof(struct info_memory, data_budget)},
+        {"shale_memory_max_bytes", "maxmemory, the cap on used_memory; 0: none",
+         offsetof(struct info_memory, maxmemory)},
     };
     for (size_t i = 0; i < NROWS(bytes); i++) {
         family(out, bytes[i].name, "gauge", bytes[i].help);
@@ -232,6 +380,46 @@ static void memory_families(struct server *srv, struct evbuffer *out)
     put_f64(out, "shale_allocator_frag_bytes", "", (double)m.active - (double)m.used);
     family(out, "shale_mem_fragmentation_ratio", "gauge", "mem_fragmentation_ratio");
     put_f64(out, "shale_mem_fragmentation_ratio", "", ratio(m.rss, m.used));
+
+    char labels[64];
+    family(out, "shale_maxmemory_policy_info", "gauge",
+           "1, labelled with the maxmemory policy in force (maxmemory_policy)");
+    snprintf(labels, sizeof(labels), "{policy=\"%s\"}", m.policy_name);
+    put_u64(out, "shale_maxmemory_policy_info", labels, 1);
+    family(out, "shale_memory_nonshard_bytes", "gauge",
+           "used_memory outside the shards' arenas, taken off maxmemory before the shards' shares "
+           "(shale_nonshard_bytes)");
+    put_u64(out, "shale_memory_nonshard_bytes", "", shale_maxmemory_nonshard(srv));
+}
+
+static void defrag_families(struct server *srv, struct evbuffer *out)
+{
+    char labels[64];
+    family(out, "shale_active_defrag_mode_info", "gauge",
+           "1, labelled with how active defrag moves allocations (shale_defrag_mode)");
+    snprintf(labels, sizeof(labels), "{mode=\"%s\"}", shale_mem_defrag_mode());
+    put_u64(out, "shale_active_defrag_mode_info", labels, 1);
+
+    struct defrag_figures f;
+    shale_defrag_governor_figures(srv->defrag, &f);
+    for (size_t i = 0; i < NROWS(defrag_rows); i++) {
+        const struct figure_row *row = &defrag_rows[i];
+        family(out, row->name, row->type, row->help);
+        put_scaled(out, row->name, "", figure(&f, row->offset), row->scale);
+    }
+
+    /* One snapshot per shard, so a scrape's families agree with each other. */
+    struct defrag_shard_figures shards[srv->nshards];
+    for (int s = 0; s < srv->nshards; s++)
+        shale_defrag_governor_shard_figures(srv->defrag, s, &shards[s]);
+    for (size_t i = 0; i < NROWS(shard_defrag_rows); i++) {
+        const struct figure_row *row = &shard_defrag_rows[i];
+        family(out, row->name, row->type, row->help);
+        for (int s = 0; s < srv->nshards; s++) {
+            snprintf(labels, sizeof(labels), "{shard=\"%d\"}", s);
+            put_scaled(out, row->name, labels, figure(&shards[s], row->offset), row->scale);
+        }
+    }
 }
 
 static void thread_families(struct server *srv, struct evbuffer *out)
@@ -253,6 +441,12 @@ static void thread_families(struct server *srv, struct evbuffer *out)
             keys += atomic_load_explicit(&st->keys[db], memory_order_relaxed);
         snprintf(labels, sizeof(labels), "{shard=\"%d\"}", s);
         put_u64(out, "shale_shard_keys", labels, keys);
+    }
+    family(out, "shale_shard_memory_max_bytes", "gauge",
+           "The shard's share of maxmemory, 0: no limit (INFO shale shardN maxmemory)");
+    for (int s = 0; s < srv->nshards; s++) {
+        snprintf(labels, sizeof(labels), "{shard=\"%d\"}", s);
+        put_u64(out, "shale_shard_memory_max_bytes", labels, shale_info_shard_maxmemory(srv, s));
     }
     family(out, "shale_shard_allocator_frag_ratio", "gauge",
            "Active over allocated bytes of the shard's arena");
@@ -338,6 +532,7 @@ void shale_metrics_build(struct server *srv, struct evbuffer *out)
     server_families(srv, out);
     keyspace_families(srv, out);
     memory_families(srv, out);
+    defrag_families(srv, out);
     thread_families(srv, out);
     family(out, "shale_thread_heartbeat_age_seconds", "gauge",
            "Seconds since a thread last turned its loop (/healthz fails past 5)");

@@ -5,7 +5,11 @@
  * and latency histograms move with traffic; /healthz answers 200 while
  * every thread turns its loop and 503 naming a thread that is stuck (DEBUG
  * SLEEP past the 5 s staleness limit); /readyz answers 200 while serving
- * and 503 during a shutdown. shale only: Redis has no admin endpoint.
+ * and 503 during a shutdown. The eviction, active-defrag and TLS families
+ * are checked against INFO after real evictions (a small maxmemory), a
+ * real defrag cycle (when the build can defragment) and real TLS
+ * handshakes (a second server with a TLS port, certificates from
+ * scripts/gen-certs.sh). shale only: Redis has no admin endpoint.
  */
 #include <signal.h>
 #include <stdarg.h>
@@ -19,13 +23,17 @@
 
 #include <cmocka.h>
 
+#include "tests/support/defrag.h"
 #include "tests/support/http.h"
 #include "tests/support/prom.h"
 #include "tests/support/raw.h"
 #include "tests/support/reply.h"
 #include "tests/support/server.h"
+#include "tests/support/tls.h"
 
 #define HTTP_TIMEOUT_MS 5000
+/* The main cron refreshes the allocator stats every 100 ms: wait for two. */
+#define STATS_SETTLE_MS 250
 
 static struct test_server *server;
 static redisContext *c;
@@ -60,9 +68,21 @@ static int test_setup(void **state)
     return shale_test_server_is_redis() ? 0 : shale_test_begin(server, &c);
 }
 
+/* Puts back what the eviction and defrag tests change. */
 static int test_teardown(void **state)
 {
-    return shale_test_server_is_redis() ? 0 : shale_test_end(server, &c);
+    if (shale_test_server_is_redis()) {
+        return 0;
+    }
+    if (c != NULL) {
+        redisReply *r =
+            redisCommand(c, "CONFIG SET maxmemory 0 maxmemory-policy noeviction activedefrag no "
+                            "active-defrag-ignore-bytes 100mb active-defrag-threshold-lower 10");
+        if (r != NULL) {
+            freeReplyObject(r);
+        }
+    }
+    return shale_test_end(server, &c);
 }
 
 #define SHALE_ONLY() shale_test_skip_on_redis("the admin endpoint is shale's own")
@@ -169,6 +189,51 @@ static void test_metrics_families(void **state)
         {"shale_thread_heartbeat_age_seconds", "gauge"},
         {"shale_commands_total", "counter"},
         {"shale_command_duration_seconds", "histogram"},
+        {"shale_error_replies_total", "counter"},
+        {"shale_client_query_buffer_limit_disconnections_total", "counter"},
+        {"shale_client_output_buffer_limit_disconnections_total", "counter"},
+        /* eviction */
+        {"shale_memory_max_bytes", "gauge"},
+        {"shale_maxmemory_policy_info", "gauge"},
+        {"shale_memory_nonshard_bytes", "gauge"},
+        {"shale_evicted_keys_total", "counter"},
+        {"shale_shard_evicted_keys_total", "counter"},
+        {"shale_shard_memory_max_bytes", "gauge"},
+        {"shale_shard_keyspace_bytes", "gauge"},
+        /* active defrag */
+        {"shale_active_defrag_mode_info", "gauge"},
+        {"shale_active_defrag_running", "gauge"},
+        {"shale_defrag_hits_total", "counter"},
+        {"shale_defrag_misses_total", "counter"},
+        {"shale_defrag_key_hits_total", "counter"},
+        {"shale_defrag_key_misses_total", "counter"},
+        {"shale_active_defrag_time_seconds_total", "counter"},
+        {"shale_active_defrag_current_time_seconds", "gauge"},
+        {"shale_active_defrag_cycles_total", "counter"},
+        {"shale_active_defrag_scanned_total", "counter"},
+        {"shale_active_defrag_cpu_seconds_total", "counter"},
+        {"shale_active_defrag_run_seconds_total", "counter"},
+        {"shale_active_defrag_cpu_ratio", "gauge"},
+        {"shale_active_defrag_target_cpu_ratio", "gauge"},
+        {"shale_shard_defrag_running", "gauge"},
+        {"shale_shard_defrag_target_cpu_ratio", "gauge"},
+        {"shale_shard_defrag_cpu_ratio", "gauge"},
+        {"shale_shard_defrag_cpu_seconds_total", "counter"},
+        {"shale_shard_defrag_run_seconds_total", "counter"},
+        {"shale_shard_defrag_runs_total", "counter"},
+        {"shale_shard_defrag_cycles_total", "counter"},
+        {"shale_shard_defrag_hits_total", "counter"},
+        {"shale_shard_defrag_misses_total", "counter"},
+        {"shale_shard_defrag_key_hits_total", "counter"},
+        {"shale_shard_defrag_key_misses_total", "counter"},
+        /* TLS: present (at 0) with the TLS port off too */
+        {"shale_tls_connections", "gauge"},
+        {"shale_tls_handshakes_total", "counter"},
+        {"shale_tls_handshake_failures_total", "counter"},
+        {"shale_tls_handshake_timeouts_total", "counter"},
+        {"shale_tls_plain_port_refused_total", "counter"},
+        {"shale_tls_reloads_total", "counter"},
+        {"shale_tls_reload_failures_total", "counter"},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         const struct prom_family *f = shale_test_prom_family(&doc, want[i].name);
@@ -193,6 +258,11 @@ static void test_metrics_families(void **state)
     assert_true(value(&doc, "shale_thread_heartbeat_age_seconds", "{thread=\"shard-1\"}") < 5);
     assert_true(value(&doc, "shale_ready", "") == 1);
     assert_true(value(&doc, "shale_shards", "") == 2);
+    /* This server has no TLS port: the TLS families read 0. */
+    assert_true(value(&doc, "shale_tls_handshakes_total", "") == 0);
+    assert_true(value(&doc, "shale_tls_connections", "") == 0);
+    assert_true(value(&doc, "shale_maxmemory_policy_info", "{policy=\"noeviction\"}") == 1);
+    assert_true(value(&doc, "shale_shard_defrag_running", "{shard=\"1\"}") == 0);
     shale_test_prom_free(&doc);
 }
 
@@ -210,6 +280,7 @@ static void test_metrics_match_info(void **state)
         shale_test_assert_bulk(c, "5", "GET key:5");
     }
     shale_test_assert_nil(c, "GET missing");
+    shale_test_assert_error(c, "ERR value is not an integer or out of range", "INCRBY key:5 x");
     redisReply *r = shale_test_command(c, "INFO everything");
     const char *info = r->str;
     struct prom_doc doc;
@@ -244,8 +315,368 @@ static void test_metrics_match_info(void **state)
     assert_int_equal(value(&doc, "shale_command_duration_seconds_count", "{cmd=\"get\"}"),
                      info_subfield(info, "cmdstat_get", "calls"));
     assert_int_equal(value(&doc, "shale_command_duration_seconds_count", "{cmd=\"expire\"}"), 3);
+    assert_int_equal(value(&doc, "shale_error_replies_total", ""),
+                     info_ll(info, "total_error_replies"));
+    assert_true(value(&doc, "shale_error_replies_total", "") >= 1);
+    assert_int_equal(value(&doc, "shale_client_query_buffer_limit_disconnections_total", ""),
+                     info_ll(info, "client_query_buffer_limit_disconnections"));
+    assert_int_equal(value(&doc, "shale_client_output_buffer_limit_disconnections_total", ""),
+                     info_ll(info, "client_output_buffer_limit_disconnections"));
+    assert_int_equal(value(&doc, "shale_shard_keyspace_bytes", "{shard=\"0\"}"),
+                     info_subfield(info, "shard0", "keyspace_bytes"));
     freeReplyObject(r);
     shale_test_prom_free(&doc);
+}
+
+/* SETs prefix:0..n-1 with 1000-byte values, pipelined; every reply +OK. */
+static void set_values(const char *prefix, int n)
+{
+    static char big[1001];
+    memset(big, 'v', 1000);
+    for (int base = 0; base < n; base += 500) {
+        int end = base + 500 < n ? base + 500 : n;
+        for (int i = base; i < end; i++) {
+            redisAppendCommand(c, "SET %s:%d %s", prefix, i, big);
+        }
+        for (int i = base; i < end; i++) {
+            redisReply *reply = shale_test_next_reply(c);
+            shale_test_expect_status(reply, "OK", "pipelined SET");
+            freeReplyObject(reply);
+        }
+    }
+}
+
+/* INFO everything twice around a scrape; true when the two INFO texts
+ * agree on every field in `fields`, so the scrape saw the same values. */
+static int scrape_between_equal_infos(struct prom_doc *doc, char **info_out,
+                                      const char *const *fields, size_t nfields)
+{
+    char *before = shale_test_info_text(c, "everything");
+    scrape(admin_port, doc);
+    char *after = shale_test_info_text(c, "everything");
+    int same = 1;
+    for (size_t i = 0; i < nfields && same; i++) {
+        const char *a = shale_test_info_field(before, fields[i]);
+        const char *b = shale_test_info_field(after, fields[i]);
+        same = a != NULL && b != NULL && strcspn(a, "\r") == strcspn(b, "\r") &&
+               strncmp(a, b, strcspn(a, "\r")) == 0;
+    }
+    free(before);
+    if (!same) {
+        free(after);
+        shale_test_prom_free(doc);
+        return 0;
+    }
+    *info_out = after;
+    return 1;
+}
+
+/* Evictions forced with a small maxmemory: the eviction families read what
+ * INFO reads, and the per-shard figures add up to the totals. */
+static void test_metrics_eviction_matches_info(void **state)
+{
+    SHALE_ONLY();
+    shale_test_assert_status(c, "OK", "CONFIG SET maxmemory-policy allkeys-random");
+    set_values("a", 2000);
+    shale_test_sleep_ms(STATS_SETTLE_MS);
+    char *info = shale_test_info_text(c, "memory");
+    long long used = shale_test_info_ll(info, "used_memory");
+    free(info);
+    shale_test_assert_status(c, "OK", "CONFIG SET maxmemory %lld", used);
+    set_values("b", 1500);
+    /* No limit: nothing is evicted from here on, so the counts stay put. */
+    shale_test_assert_status(c, "OK", "CONFIG SET maxmemory 0");
+
+    struct prom_doc doc;
+    info = shale_test_info_text(c, "everything");
+    scrape(admin_port, &doc);
+    long long evicted = shale_test_info_ll(info, "evicted_keys");
+    printf("evicted_keys %lld\n", evicted);
+    if (evicted < 1000) {
+        fail_msg("only %lld keys evicted after writing 1500 into a full server", evicted);
+    }
+    assert_int_equal(value(&doc, "shale_evicted_keys_total", ""), evicted);
+    double per_shard = 0;
+    for (int s = 0; s < 2; s++) {
+        char labels[32], line[16];
+        snprintf(labels, sizeof labels, "{shard=\"%d\"}", s);
+        snprintf(line, sizeof line, "shard%d", s);
+        double v = value(&doc, "shale_shard_evicted_keys_total", labels);
+        assert_int_equal(v, info_subfield(info, line, "evicted_keys"));
+        assert_int_equal(value(&doc, "shale_shard_memory_max_bytes", labels), 0);
+        per_shard += v;
+    }
+    assert_int_equal(per_shard, evicted);
+    assert_int_equal(value(&doc, "shale_memory_max_bytes", ""), 0);
+    assert_true(value(&doc, "shale_maxmemory_policy_info", "{policy=\"allkeys-random\"}") == 1);
+    if (shale_test_prom_sample(&doc, "shale_maxmemory_policy_info", "{policy=\"noeviction\"}")) {
+        fail_msg("shale_maxmemory_policy_info still has the old policy");
+    }
+    free(info);
+    shale_test_prom_free(&doc);
+
+    /* A limit in force: maxmemory and each shard's share as INFO has them.
+     * The shares follow the non-shard bytes every 100 ms, so the scrape is
+     * taken between two INFO that agree. */
+    shale_test_assert_status(c, "OK", "CONFIG SET maxmemory 100mb");
+    static const char *const fields[] = {"maxmemory", "shard0", "shard1", "shale_nonshard_bytes"};
+    int tries = 0;
+    while (!scrape_between_equal_infos(&doc, &info, fields, 4)) {
+        if (++tries == 20) {
+            fail_msg("INFO's maxmemory figures kept moving over 20 tries");
+        }
+        shale_test_sleep_ms(30);
+    }
+    assert_int_equal(value(&doc, "shale_memory_max_bytes", ""), 100LL * 1024 * 1024);
+    assert_int_equal(value(&doc, "shale_memory_max_bytes", ""), info_ll(info, "maxmemory"));
+    assert_int_equal(value(&doc, "shale_memory_nonshard_bytes", ""),
+                     info_ll(info, "shale_nonshard_bytes"));
+    for (int s = 0; s < 2; s++) {
+        char labels[32], line[16];
+        snprintf(labels, sizeof labels, "{shard=\"%d\"}", s);
+        snprintf(line, sizeof line, "shard%d", s);
+        double share = value(&doc, "shale_shard_memory_max_bytes", labels);
+        assert_int_equal(share, info_subfield(info, line, "maxmemory"));
+        assert_true(share > 0 && share < 100.0 * 1024 * 1024);
+    }
+    free(info);
+    shale_test_prom_free(&doc);
+}
+
+/* The defrag families against INFO: after a real cycle when the build can
+ * defragment (jemalloc, DEFRAG=force), at 0 otherwise. */
+static void test_metrics_defrag_matches_info(void **state)
+{
+    SHALE_ONLY();
+    char *mode = shale_test_defrag_mode(c);
+    int can = strcmp(mode, "unsupported") != 0;
+    if (can) {
+        /* 30000 values of 100-400 bytes, 80% deleted at random. */
+        char buf[512];
+        for (int base = 0; base < 30000; base += 1000) {
+            for (int i = base; i < base + 1000; i++) {
+                size_t len = shale_test_make_value(buf, (uint64_t)i, 0,
+                                                   100 + shale_test_mix((uint64_t)i) % 301);
+                redisAppendCommand(c, "SET str:%d %b", i, buf, len);
+            }
+            for (int i = base; i < base + 1000; i++) {
+                freeReplyObject(shale_test_next_reply(c));
+            }
+        }
+        int sent = 0;
+        for (int i = 0; i < 30000; i++) {
+            if (shale_test_mix((uint64_t)i + 77) % 5 != 0) {
+                redisAppendCommand(c, "DEL str:%d", i);
+                sent++;
+            }
+        }
+        for (int i = 0; i < sent; i++) {
+            freeReplyObject(shale_test_next_reply(c));
+        }
+        shale_test_sleep_ms(STATS_SETTLE_MS);
+        shale_test_assert_status(c, "OK",
+                                 "CONFIG SET active-defrag-ignore-bytes 1mb "
+                                 "active-defrag-threshold-lower 5 activedefrag yes");
+        long long deadline = shale_test_now_ms() + 30000, cycles = 0;
+        while (cycles < 1) {
+            if (shale_test_now_ms() > deadline) {
+                fail_msg("no defrag cycle completed in 30 s (%s build)", mode);
+            }
+            shale_test_sleep_ms(100);
+            char *info = shale_test_info_text(c, "stats");
+            cycles = shale_test_info_ll(info, "shale_active_defrag_cycles");
+            free(info);
+        }
+        shale_test_assert_status(c, "OK", "CONFIG SET activedefrag no");
+    }
+    /* Wait for the governor to see every cycle over, so the counters stop. */
+    long long deadline = shale_test_now_ms() + 5000;
+    for (;;) {
+        char *info = shale_test_info_text(c, "everything");
+        int idle = shale_test_info_ll(info, "active_defrag_running") == 0 &&
+                   shale_test_info_line_field(info, "shard0_defrag", "running") == 0 &&
+                   shale_test_info_line_field(info, "shard1_defrag", "running") == 0;
+        free(info);
+        if (idle) {
+            break;
+        }
+        if (shale_test_now_ms() > deadline) {
+            fail_msg("active defrag still running 5 s after activedefrag no");
+        }
+        shale_test_sleep_ms(50);
+    }
+    shale_test_sleep_ms(STATS_SETTLE_MS);
+
+    struct prom_doc doc;
+    char *info = shale_test_info_text(c, "everything");
+    scrape(admin_port, &doc);
+    static const struct {
+        const char *metric, *field;
+    } same[] = {
+        {"shale_active_defrag_running", "active_defrag_running"},
+        {"shale_defrag_hits_total", "active_defrag_hits"},
+        {"shale_defrag_misses_total", "active_defrag_misses"},
+        {"shale_defrag_key_hits_total", "active_defrag_key_hits"},
+        {"shale_defrag_key_misses_total", "active_defrag_key_misses"},
+        {"shale_active_defrag_cycles_total", "shale_active_defrag_cycles"},
+        {"shale_active_defrag_scanned_total", "shale_active_defrag_scanned"},
+    };
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+        double m = value(&doc, same[i].metric, "");
+        long long want = shale_test_info_ll(info, same[i].field);
+        if (m != (double)want) {
+            fail_msg("%s is %.0f, INFO %s is %lld", same[i].metric, m, same[i].field, want);
+        }
+    }
+    /* INFO has ms and µs where /metrics has seconds. */
+    assert_int_equal(
+        (long long)(value(&doc, "shale_active_defrag_time_seconds_total", "") * 1e6 + 0.5) / 1000,
+        shale_test_info_ll(info, "total_active_defrag_time"));
+    assert_int_equal(value(&doc, "shale_active_defrag_current_time_seconds", ""), 0);
+    assert_int_equal(
+        (long long)(value(&doc, "shale_active_defrag_cpu_seconds_total", "") * 1e6 + 0.5),
+        shale_test_info_ll(info, "shale_active_defrag_cpu_us"));
+    double shard_hits = 0, shard_cycles = 0;
+    for (int s = 0; s < 2; s++) {
+        char labels[32], line[32];
+        snprintf(labels, sizeof labels, "{shard=\"%d\"}", s);
+        snprintf(line, sizeof line, "shard%d_defrag", s);
+        double hits = value(&doc, "shale_shard_defrag_hits_total", labels);
+        assert_int_equal(hits, shale_test_info_line_field(info, line, "hits"));
+        assert_int_equal(value(&doc, "shale_shard_defrag_cycles_total", labels),
+                         shale_test_info_line_field(info, line, "cycles"));
+        assert_int_equal(value(&doc, "shale_shard_defrag_runs_total", labels),
+                         shale_test_info_line_field(info, line, "runs"));
+        assert_int_equal(
+            (long long)(value(&doc, "shale_shard_defrag_cpu_seconds_total", labels) * 1e6 + 0.5),
+            (long long)shale_test_info_line_field(info, line, "cpu_us"));
+        shard_hits += hits;
+        shard_cycles += value(&doc, "shale_shard_defrag_cycles_total", labels);
+    }
+    assert_int_equal(shard_hits, value(&doc, "shale_defrag_hits_total", ""));
+    assert_int_equal(shard_cycles, value(&doc, "shale_active_defrag_cycles_total", ""));
+    char labels[48];
+    snprintf(labels, sizeof labels, "{mode=\"%s\"}", mode);
+    assert_true(value(&doc, "shale_active_defrag_mode_info", labels) == 1);
+    if (can) {
+        printf("%s: %.0f cycles, %.0f hits, %.3f s defrag CPU\n", mode, shard_cycles, shard_hits,
+               value(&doc, "shale_active_defrag_cpu_seconds_total", ""));
+        assert_true(shard_cycles >= 1);
+    }
+    free(mode);
+    free(info);
+    shale_test_prom_free(&doc);
+}
+
+/* The value of a TLS field of INFO shale on ctx. */
+static long long info_tls(redisContext *ctx, const char *field)
+{
+    redisReply *r = shale_test_command(ctx, "INFO shale");
+    long long v = info_ll(r->str, field);
+    freeReplyObject(r);
+    return v;
+}
+
+/* A second server with a TLS port: one handshake that completes, one
+ * refused for want of a client certificate, one TLS client on the plain
+ * port; each shows in /metrics as INFO counts it. */
+static void test_metrics_tls_matches_info(void **state)
+{
+    SHALE_ONLY();
+    struct test_certs certs;
+    if (shale_test_certs_create(&certs) != 0) {
+        fail_msg("scripts/gen-certs.sh could not make the test certificates");
+    }
+    char ca[PATH_MAX], crt[PATH_MAX], key[PATH_MAX], client_crt[PATH_MAX], client_key[PATH_MAX];
+    shale_test_cert_path(&certs, "ca.crt", ca, sizeof ca);
+    shale_test_cert_path(&certs, "server.crt", crt, sizeof crt);
+    shale_test_cert_path(&certs, "server.key", key, sizeof key);
+    shale_test_cert_path(&certs, "client.crt", client_crt, sizeof client_crt);
+    shale_test_cert_path(&certs, "client.key", client_key, sizeof client_key);
+    int tls_port = shale_test_free_port(), port = shale_test_free_port();
+    char tls_port_str[16], port_str[16];
+    snprintf(tls_port_str, sizeof tls_port_str, "%d", tls_port);
+    snprintf(port_str, sizeof port_str, "%d", port);
+    const char *const args[] = {"--admin-port",
+                                port_str,
+                                "--tls-port",
+                                tls_port_str,
+                                "--tls-cert-file",
+                                crt,
+                                "--tls-key-file",
+                                key,
+                                "--tls-ca-cert-file",
+                                ca,
+                                NULL};
+    struct test_server *s2 = shale_test_server_start(NULL, args);
+    assert_non_null(s2);
+    redisContext *c2 = shale_test_connect(s2);
+
+    struct prom_doc doc;
+    scrape(port, &doc);
+    assert_int_equal(value(&doc, "shale_tls_handshakes_total", ""), 0);
+    shale_test_prom_free(&doc);
+
+    char why[512];
+    if (!shale_test_tls_ping(tls_port, ca, client_crt, client_key, why, sizeof why)) {
+        fail_msg("TLS PING with the client certificate refused: %s", why);
+    }
+    if (shale_test_tls_ping(tls_port, ca, NULL, NULL, why, sizeof why)) {
+        fail_msg("TLS PING without a client certificate answered (tls-auth-clients yes)");
+    }
+    char err[512];
+    struct test_tls *plain = shale_test_tls_connect(shale_test_server_port(s2), ca, client_crt,
+                                                    client_key, 0, err, sizeof err);
+    if (plain != NULL) {
+        fail_msg("a TLS handshake on the plain port succeeded");
+    }
+    /* One connection left open for the gauge. */
+    struct test_tls *kept =
+        shale_test_tls_connect(tls_port, ca, client_crt, client_key, 0, err, sizeof err);
+    if (kept == NULL) {
+        fail_msg("TLS connect: %s", err);
+    }
+    static const char ping[] = "*1\r\n$4\r\nPING\r\n";
+    char got[8] = {0};
+    assert_true(shale_test_tls_send(kept, ping, sizeof ping - 1, err, sizeof err));
+    assert_int_equal(shale_test_tls_read(kept, got, 7, 10000, NULL), 7);
+    assert_string_equal(got, "+PONG\r\n");
+    /* The refused connections are released on their I/O thread. */
+    long long deadline = shale_test_now_ms() + 3000;
+    while (info_tls(c2, "tls_connections") != 1 && shale_test_now_ms() < deadline) {
+        shale_test_sleep_ms(20);
+    }
+
+    redisReply *r = shale_test_command(c2, "INFO shale");
+    scrape(port, &doc);
+    static const struct {
+        const char *metric, *field;
+    } same[] = {
+        {"shale_tls_connections", "tls_connections"},
+        {"shale_tls_handshakes_total", "tls_handshakes"},
+        {"shale_tls_handshake_failures_total", "tls_handshake_failures"},
+        {"shale_tls_handshake_timeouts_total", "tls_handshake_timeouts"},
+        {"shale_tls_plain_port_refused_total", "tls_plain_port_refused"},
+        {"shale_tls_reloads_total", "tls_reloads"},
+        {"shale_tls_reload_failures_total", "tls_reload_failures"},
+    };
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+        double m = value(&doc, same[i].metric, "");
+        long long want = info_ll(r->str, same[i].field);
+        if (m != (double)want) {
+            fail_msg("%s is %.0f, INFO %s is %lld", same[i].metric, m, same[i].field, want);
+        }
+    }
+    assert_int_equal(value(&doc, "shale_tls_connections", ""), 1);
+    assert_int_equal(value(&doc, "shale_tls_handshakes_total", ""), 2);
+    assert_int_equal(value(&doc, "shale_tls_handshake_failures_total", ""), 1);
+    assert_int_equal(value(&doc, "shale_tls_plain_port_refused_total", ""), 1);
+    freeReplyObject(r);
+    shale_test_prom_free(&doc);
+    shale_test_tls_close(kept);
+    redisFree(c2);
+    assert_int_equal(shale_test_server_stop(s2), 0);
+    shale_test_certs_destroy(&certs);
 }
 
 static void test_counters_move(void **state)
@@ -374,6 +805,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_metrics_families),
         T(test_metrics_match_info),
+        T(test_metrics_eviction_matches_info),
+        T(test_metrics_defrag_matches_info),
+        T(test_metrics_tls_matches_info),
         T(test_counters_move),
         T(test_health_and_ready),
         T(test_healthz_names_stuck_thread),
