@@ -398,7 +398,7 @@ static void test_metrics_eviction_matches_info(void **state)
     assert_int_equal(value(&doc, "shale_evicted_keys_total", ""), evicted);
     double per_shard = 0;
     for (int s = 0; s < 2; s++) {
-        char labels[32], line[16];
+        char labels[32], line[32];
         snprintf(labels, sizeof labels, "{shard=\"%d\"}", s);
         snprintf(line, sizeof line, "shard%d", s);
         double v = value(&doc, "shale_shard_evicted_keys_total", labels);
@@ -432,7 +432,7 @@ static void test_metrics_eviction_matches_info(void **state)
     assert_int_equal(value(&doc, "shale_memory_nonshard_bytes", ""),
                      info_ll(info, "shale_nonshard_bytes"));
     for (int s = 0; s < 2; s++) {
-        char labels[32], line[16];
+        char labels[32], line[32];
         snprintf(labels, sizeof labels, "{shard=\"%d\"}", s);
         snprintf(line, sizeof line, "shard%d", s);
         double share = value(&doc, "shale_shard_memory_max_bytes", labels);
