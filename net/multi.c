@@ -8,6 +8,7 @@
 #include "net/io_thread.h"
 #include "net/router.h"
 #include "net/txn.h"
+#include "server/clock.h"
 #include "server/command.h"
 #include "server/mem.h"
 #include "server/server.h"
@@ -411,8 +412,7 @@ int shale_multi_exec_round(struct io_thread *t, struct request *r)
 {
     struct exec_job *job = r->aux;
     if (r->round == 0) {
-        if (job->state.token &&
-            atomic_load_explicit(&job->state.token->dirty, memory_order_relaxed)) {
+        if (job->state.token && shale_watch_token_stale(job->state.token, clock_wall_ms())) {
             shale_resp_add_null_array(&r->reply);
             end_job(t, r);
             return 1;

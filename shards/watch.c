@@ -7,6 +7,8 @@
 #include "server/hashfn.h"
 #include "server/mem.h"
 #include "shards/exec.h"
+#include "shards/keyspace.h"
+#include "shards/object.h"
 #include "shards/t_keymove.h"
 
 struct watch_entry {
@@ -34,6 +36,28 @@ void shale_watch_token_put(struct watch_token *tok)
 {
     if (atomic_fetch_sub_explicit(&tok->refs, 1, memory_order_acq_rel) == 1)
         shale_free(tok);
+}
+
+int shale_watch_token_stale(struct watch_token *tok, int64_t now_ms)
+{
+    if (atomic_load_explicit(&tok->dirty, memory_order_relaxed))
+        return 1;
+    int64_t expires = atomic_load_explicit(&tok->expires_at_ms, memory_order_relaxed);
+    return expires != 0 && expires <= now_ms;
+}
+
+/* Lowers the token's expiry to key's expire time if the key is live now. */
+static void note_expiry(struct exec_ctx *x, int db, struct slice key, struct watch_token *tok)
+{
+    struct kobj **ref = shale_keyspace_ref(x->ks, db, key);
+    int64_t expires = ref ? shale_kobj_expire(*ref) : KOBJ_NO_EXPIRE;
+    if (expires == KOBJ_NO_EXPIRE || expires <= x->now_ms)
+        return; /* absent, persistent, or already expired: nothing to wait for */
+    int64_t cur = atomic_load_explicit(&tok->expires_at_ms, memory_order_relaxed);
+    while ((cur == 0 || expires < cur) &&
+           !atomic_compare_exchange_weak_explicit(&tok->expires_at_ms, &cur, expires,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
 }
 
 static uint64_t key_hash(int db, struct slice key)
@@ -140,8 +164,10 @@ void shale_watch_registry_deinit(struct watch_registry *reg)
 
 void shale_cmd_watch_keys(struct exec_ctx *x, struct request *r)
 {
-    for (int j = 1; j < r->argc; j++)
+    for (int j = 1; j < r->argc; j++) {
         add(&x->watch, r->db, r->argv[j], r->aux);
+        note_expiry(x, r->db, r->argv[j], r->aux);
+    }
     shale_watch_token_put(r->aux); /* the message's reference */
     r->aux = NULL;
     shale_resp_add_status(&r->reply, "OK");

@@ -197,6 +197,53 @@ static void test_watch(void **state)
     redisFree(other);
 }
 
+/* Expiry is a write for WATCH (Redis 7): a key live at WATCH that expires
+ * before EXEC fails it, whether or not anything deleted it yet; a key that
+ * had expired before WATCH does not, until it is written. */
+static void test_watch_expiry(void **state)
+{
+    redisContext *c = *state;
+    redisContext *other = shale_test_connect(server);
+
+    shale_test_assert_status(c, "OK", "SET e1 v PX 100");
+    shale_test_assert_status(c, "OK", "WATCH e1 e2 e3");
+    shale_test_sleep_ms(150);
+    shale_test_assert_status(c, "OK", "MULTI");
+    shale_test_assert_status(c, "QUEUED", "PING");
+    shale_test_assert_nil(c, "EXEC");
+
+    /* The same after the key was looked up (lazy expiry deleted it). */
+    shale_test_assert_status(c, "OK", "SET e1 v PX 100");
+    shale_test_assert_status(c, "OK", "WATCH e1");
+    shale_test_sleep_ms(150);
+    shale_test_assert_nil(c, "GET e1");
+    shale_test_assert_status(c, "OK", "MULTI");
+    shale_test_assert_nil(c, "EXEC");
+
+    /* Expired before WATCH: nothing changes by EXEC. */
+    shale_test_assert_status(c, "OK", "SET e2 v PX 1");
+    shale_test_sleep_ms(20);
+    shale_test_assert_status(c, "OK", "WATCH e2");
+    shale_test_assert_status(c, "OK", "MULTI");
+    shale_test_assert_status(c, "QUEUED", "PING");
+    redisReply *r = shale_test_command(c, "EXEC");
+    shale_test_expect_array(r, 1, "EXEC on a key that had expired before WATCH");
+    freeReplyObject(r);
+
+    /* A TTL far away does not fail EXEC; removing it is a write. */
+    shale_test_assert_status(c, "OK", "SET e3 v EX 1000");
+    shale_test_assert_status(c, "OK", "WATCH e3");
+    shale_test_assert_status(c, "OK", "MULTI");
+    r = shale_test_command(c, "EXEC");
+    shale_test_expect_array(r, 0, "EXEC on a key with a distant TTL");
+    freeReplyObject(r);
+    shale_test_assert_status(c, "OK", "WATCH e3");
+    shale_test_assert_int(other, 1, "PERSIST e3");
+    shale_test_assert_status(c, "OK", "MULTI");
+    shale_test_assert_nil(c, "EXEC");
+    redisFree(other);
+}
+
 /* ---- transactions over two shards are never seen half applied ---- */
 
 struct worker {
@@ -288,6 +335,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_empty_and_runtime_errors, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_errors_and_execabort, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_watch, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_watch_expiry, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_transactions_are_atomic_across_shards, test_setup,
                                         test_teardown),
     };
