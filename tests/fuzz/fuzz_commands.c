@@ -46,6 +46,7 @@
 #include "server/cmdstats.h"
 #include "server/command.h"
 #include "server/config.h"
+#include "server/defrag_governor.h"
 #include "server/log.h"
 #include "server/mem.h"
 #include "server/ring.h"
@@ -457,6 +458,7 @@ static void setup_once(void)
     srv->shards = shale_calloc(NSHARDS, sizeof(*srv->shards));
     for (int s = 0; s < NSHARDS; s++)
         srv->shards[s] = shale_shard_create(s, &fx.cfg, 1, 0, srv->slot_to_shard);
+    srv->defrag = shale_defrag_governor_create(srv); /* INFO reads its figures */
     srv->io = shale_calloc(1, sizeof(*srv->io));
     fx.t = srv->io[0] = shale_io_thread_create(0, srv);
     fx.t->base = event_base_new();
@@ -774,7 +776,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(c != NULL, "no free connection slot");
     t->free_conns = c->next_active;
     atomic_fetch_add(&fx.srv.clients.connected, 1);
-    shale_conn_open(t, c, sv[0]);
+    shale_conn_open(t, c, sv[0], 0);
 
     size_t sent = 0;
     fx.in_len = 0;
