@@ -215,9 +215,11 @@ struct config {
     void *changed_ctx;
 };
 
-/* Loads a CONFIG_LIVE field from any thread. Writers store with the same
- * relaxed atomics; a string read this way stays valid until deinit. */
-#define config_live(cfg, field) __atomic_load_n(&(cfg)->field, __ATOMIC_RELAXED)
+/* Loads a CONFIG_LIVE field from any thread. Numbers are stored relaxed;
+ * a string is published with a release store, so the acquire here makes its
+ * bytes visible along with the pointer (free on x86, where every load is an
+ * acquire). A string read this way stays valid until deinit. */
+#define config_live(cfg, field) __atomic_load_n(&(cfg)->field, __ATOMIC_ACQUIRE)
 
 /* Fills every field with its default. */
 void shale_config_init(struct config *cfg);
