@@ -108,10 +108,11 @@ void shale_router_send_parts(struct io_thread *t, struct request *r)
 
 /* A connection with a request waiting for an atomic batch sends its later
  * shard work through the same queue, so it runs in the order it was sent;
- * so does every connection while a command runs in rounds (net/txn.h). */
+ * so does every connection while a command runs in rounds or an EXEC is in
+ * the batch (net/txn.h). */
 static int must_follow(const struct io_thread *t, const struct request *r)
 {
-    return r->conn && (r->conn->txn_queued || shale_txn_in_rounds(t));
+    return r->conn && (r->conn->txn_queued || shale_txn_orders_all(t));
 }
 
 static void send_one(struct io_thread *t, int shard, struct request *r)
@@ -187,7 +188,18 @@ void shale_txn_mark_shards(struct io_thread *t, const struct request *r, uint8_t
 }
 
 /* One part per shard holding some of the keys (step 1) or key/value pairs
- * (step 2); a command whose keys all live on one shard is not split. */
+ * (step 2); a command whose keys all live on one shard is not split.
+ *
+ * sequenced_parts_are_atomic: with a single I/O thread, a split command
+ * needs no HOLD round trips. Every shard then has one inbound ring, fed by
+ * this thread alone in one order, and runs it in that order; the parts of
+ * one command are staged on all their rings before the next command's. So
+ * for any two commands, every shard they share runs them in the same
+ * order, and a reader of several shards sees either all of a write or none
+ * of it (the order of a sequencer, as in deterministic databases). What
+ * still needs holds is what runs in rounds (RENAME, MSETNX, COPY, EXEC);
+ * while one does, must_follow queues everything behind it. With several
+ * I/O threads a shard interleaves their rings, so splits take the holds. */
 static void split_by_key(struct io_thread *t, struct request *r, int step)
 {
     uint32_t count[MAX_SHARDS] = {0};
@@ -223,6 +235,8 @@ static void split_by_key(struct io_thread *t, struct request *r, int step)
     }
     if (r->parent)
         shale_router_send_parts(t, r); /* inside EXEC: the shards are held already */
+    else if (t->srv->nio == 1)
+        shale_router_submit_parts(t, r); /* in sequence: see sequenced_parts_are_atomic */
     else
         send_atomic(t, r);
 }

@@ -58,6 +58,7 @@ static void release_batch(struct io_thread *t)
             shale_io_send_to_shard(t, s, &x->release[s]);
         }
     x->state = TXN_IDLE;
+    x->has_exec = 0;
     if (x->queue_head)
         start_batch(t);
 }
@@ -106,8 +107,10 @@ static void start_batch(struct io_thread *t)
     x->batch = x->queue_head;
     x->queue_head = x->queue_tail = NULL;
     for (struct request *r = x->batch; r; r = r->txn_next)
-        if (r->txn == TXN_ATOMIC)
+        if (r->txn == TXN_ATOMIC) {
             shale_txn_mark_shards(t, r, x->want);
+            x->has_exec |= (r->cmd->flags & CMD_EXEC) != 0;
+        }
     int first = next_wanted(t, 0);
     if (first < t->srv->nshards)
         send_hold(t, first);
@@ -150,7 +153,7 @@ void shale_txn_finished(struct io_thread *t, struct request *r)
         send_rest(t); /* what waited for r, then the release when all is done */
 }
 
-int shale_txn_in_rounds(const struct io_thread *t)
+int shale_txn_orders_all(const struct io_thread *t)
 {
-    return t->txn.in_rounds != NULL;
+    return t->txn.in_rounds != NULL || t->txn.has_exec;
 }

@@ -43,6 +43,7 @@ struct txn_coord {
     struct request *in_rounds;               /* sent, runs in rounds: the rest waits for it */
     int sending;                             /* inside the loop that sends the rest */
     uint32_t unfinished;                     /* atomic requests of the batch still running */
+    int has_exec;                            /* the batch (acquired or running) holds an EXEC */
     int next;                                /* the shard whose HOLD is out */
     uint8_t *want;                           /* [nshards] the batch needs this shard */
     struct request *hold;                    /* [nshards] HOLD messages, reused */
@@ -59,9 +60,13 @@ void shale_txn_enqueue(struct io_thread *t, struct request *r);
 void shale_txn_held(struct io_thread *t, struct request *hold);
 /* An atomic request of the running batch has its reply. */
 void shale_txn_finished(struct io_thread *t, struct request *r);
-/* A command of the running batch is between two of its rounds: shard work
- * of this thread must queue behind it. */
-int shale_txn_in_rounds(const struct io_thread *t);
+/* Shard work of this thread must queue behind the batch: a command of the
+ * running batch is between two of its rounds, or the batch holds an EXEC.
+ * An EXEC reads its WATCH flags once its shards are held; a write sent
+ * straight to a shard after that shard's HOLD would run after the HOLD came
+ * back yet before EXEC's commands, unseen by the check: EXEC would run
+ * after a write to a key it watched. */
+int shale_txn_orders_all(const struct io_thread *t);
 
 /* Marks in want[] every shard r needs held: those of its keys, or for
  * EXEC those of its queued commands and watched keys. */

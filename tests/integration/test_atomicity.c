@@ -6,12 +6,13 @@
  * of one command sit on different shards and the writers and readers are
  * served by different I/O threads: the main thread connects them one at a
  * time, writer and reader in turn, and the server hands connections to its
- * I/O threads round robin. Writers set KEYS keys to one value per command
- * (MSET, MSETNX after DEL) or delete them all (DEL); readers check with MGET
- * and EXISTS that every key always holds the same value (or none does).
- * Both sides must also make progress: an I/O thread whose batches follow
- * each other back to back must not keep the shards from the other one, so
- * the slowest single command of each side is bounded too (a writer once
+ * I/O threads round robin. Shards are then held for each batch (net/txn.h).
+ * The same tests run again with --io-threads 1, where split commands are
+ * sequenced without holds (net/router.c, sequenced_parts_are_atomic). Writers set KEYS keys to one
+ * value per command (MSET, MSETNX after DEL) or delete them all (DEL); readers check with MGET and
+ * EXISTS that every key always holds the same value (or none does). Both sides must also make
+ * progress: an I/O thread whose batches follow each other back to back must not keep the shards
+ * from the other one, so the slowest single command of each side is bounded too (a writer once
  * waited out the whole run). Against redis-server,
  * which runs commands one at a time, the same test passes trivially: it is
  * the reference.
@@ -43,11 +44,21 @@ enum {
     MAX_COMMAND_MS = 1000,
 };
 
-static int group_setup(void **state)
+static int start_with_io_threads(const char *io_threads)
 {
-    static const char *const shale_args[] = {"--shards", "4", "--io-threads", "2", NULL};
+    const char *const shale_args[] = {"--shards", "4", "--io-threads", io_threads, NULL};
     server = shale_test_server_start(NULL, shale_args);
     return server != NULL ? 0 : -1;
+}
+
+static int group_setup_held(void **state)
+{
+    return start_with_io_threads("2");
+}
+
+static int group_setup_sequenced(void **state)
+{
+    return start_with_io_threads("1");
 }
 
 static int group_teardown(void **state)
@@ -346,5 +357,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rename_across_shards_is_atomic, test_setup,
                                         test_teardown),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    int failed =
+        cmocka_run_group_tests_name("held shards", tests, group_setup_held, group_teardown);
+    if (shale_test_server_is_redis())
+        return failed;
+    return failed + cmocka_run_group_tests_name("one I/O thread, sequenced", tests,
+                                                group_setup_sequenced, group_teardown);
 }
