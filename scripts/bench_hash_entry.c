@@ -9,7 +9,7 @@
  *   for b in 0 64 128 256 1000000; do
  *     cc -O2 -g -std=c11 -D_GNU_SOURCE -I. -DSHALE_USE_JEMALLOC -DHASH_ENTRY_EMBED_MAX=$b \
  *        -o /tmp/bench_entry_$b scripts/bench_hash_entry.c build/libshale.a \
- *        -levent_core -lm -pthread -ljemalloc
+ *        -levent_core -lcrypto -lm -pthread -ljemalloc
  *     /tmp/bench_entry_$b
  *   done
  *
@@ -94,9 +94,9 @@ static void time_ops(size_t vlen, const char *value, double *get_ns, double *set
     t0 = now_ns();
     for (int op = 0; op < OPS; op++) {
         int n = snprintf(f, sizeof f, "f%d", (int)(next(&rng) % TABLE_FIELDS));
-        void **ref = shale_table_find_ref(t, f, (size_t)n);
+        struct table_slot *ref = shale_table_find_ref(t, f, (size_t)n);
         size_t len = vlen + (op & 1 ? 24 : 0);
-        *ref = shale_hash_entry_set_value(*ref, (struct slice){value, len});
+        table_slot_set(ref, shale_hash_entry_set_value(table_slot_entry(ref), (struct slice){value, len}));
     }
     *set_ns = (now_ns() - t0) / OPS;
     if (sum == 1)

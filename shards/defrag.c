@@ -57,7 +57,7 @@ struct defrag_walk {
 
     /* Slots of the current scan step; valid until the step's end, since the
      * walk neither adds nor removes keys. */
-    struct kobj **batch[DEFRAG_KEY_BATCH];
+    struct table_slot *batch[DEFRAG_KEY_BATCH];
     size_t nbatch;
 
     struct defrag_counts counts;
@@ -162,14 +162,14 @@ static void flush_batch(struct defrag_walk *w)
     if (n == 0)
         return;
     for (size_t i = 0; i < n; i++)
-        objs[i] = *w->batch[i];
+        objs[i] = keyspace_obj(w->batch[i]);
     shale_defrag_hint_decide(w->hint, objs, n, go);
     for (size_t i = 0; i < n; i++) {
         uint64_t before = w->counts.hits;
         struct kobj *o = objs[i];
         if (go[i]) {
             o = shale_mem_defrag_move(o, w->arena);
-            *w->batch[i] = o;
+            keyspace_moved(w->batch[i], o);
             w->counts.hits++;
         } else {
             w->counts.misses++;
@@ -184,10 +184,10 @@ static void flush_batch(struct defrag_walk *w)
     w->nbatch = 0;
 }
 
-static void collect_key(void *ctx, void **entry_ref)
+static void collect_key(void *ctx, struct table_slot *entry_ref)
 {
     struct defrag_walk *w = ctx;
-    w->batch[w->nbatch++] = (struct kobj **)entry_ref;
+    w->batch[w->nbatch++] = entry_ref;
     if (w->nbatch == DEFRAG_KEY_BATCH)
         flush_batch(w); /* replaces slots only: allowed during a scan */
 }
@@ -205,10 +205,10 @@ static int run_later(struct defrag_walk *w)
 {
     while (w->later_head < w->later_n) {
         struct defrag_later *l = &w->later[w->later_head];
-        struct kobj **ref = shale_keyspace_ref(w->ks, l->db, (struct slice){l->name, l->len});
+        struct table_slot *ref = shale_keyspace_ref(w->ks, l->db, (struct slice){l->name, l->len});
         struct hash *h = NULL;
-        if (ref && shale_kobj_type(*ref) == KOBJ_HASH) {
-            h = shale_kobj_ptr(*ref);
+        if (ref && shale_kobj_type(keyspace_obj(ref)) == KOBJ_HASH) {
+            h = shale_kobj_ptr(keyspace_obj(ref));
             if (shale_hash_encoding(h) != HASH_ENC_TABLE)
                 h = NULL; /* replaced by a small hash since */
         }

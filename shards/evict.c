@@ -217,8 +217,9 @@ static int evict_from_pool(struct evict_state *ev, struct keyspace *ks,
             struct slice key = {e->key, e->klen};
             int db = e->db;
             /* peek: no access stamp; an expired key is deleted here. */
-            struct kobj **ref = shale_keyspace_peek(ks, db, key, now_ms);
-            int found = ref && (!with_ttl || shale_kobj_expire(*ref) != KOBJ_NO_EXPIRE);
+            struct table_slot *ref = shale_keyspace_peek(ks, db, key, now_ms);
+            int found =
+                ref && (!with_ttl || shale_kobj_expire(keyspace_obj(ref)) != KOBJ_NO_EXPIRE);
             if (found)
                 evict_key(ev, ks, db, key);
             entry_clear(e);

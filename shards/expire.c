@@ -178,7 +178,7 @@ static void pass_begin(struct expire_db *d, uint64_t keys, int64_t now_ms)
     d->pass_start_ms = now_ms;
 }
 
-static void collect(void *ctx, void **entry_ref)
+static void collect(void *ctx, struct table_slot *entry_ref)
 {
     struct expire_batch *b = ctx;
     if (b->n == EXPIRE_BATCH_CAP) {
@@ -188,9 +188,9 @@ static void collect(void *ctx, void **entry_ref)
     /* The object is a random memory access: start all of a batch's loads
      * before reading the first, instead of paying one miss after another. */
 #ifndef EXPIRE_NO_PREFETCH
-    __builtin_prefetch(*entry_ref);
+    __builtin_prefetch(keyspace_obj(entry_ref));
 #endif
-    b->objs[b->n++] = *entry_ref;
+    b->objs[b->n++] = keyspace_obj(entry_ref);
 }
 
 /* Behind the pace floor: the pass has not covered the share of hash space

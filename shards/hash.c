@@ -147,10 +147,10 @@ int shale_hash_set(struct hash **hp, struct slice field, struct slice value,
         return created;
     }
     struct table *t = as_table(*hp);
-    void **ref = shale_table_find_ref(t, field.ptr, field.len);
+    struct table_slot *ref = shale_table_find_ref(t, field.ptr, field.len);
     if (ref) {
         /* Same field, so the slot stays right for the moved entry. */
-        *ref = shale_hash_entry_set_value(*ref, value);
+        table_slot_set(ref, shale_hash_entry_set_value(table_slot_entry(ref), value));
         return 0;
     }
     shale_table_add(t, shale_hash_entry_create(field, value));
@@ -179,10 +179,10 @@ struct visit {
     size_t visited;
 };
 
-static void visit_entry(void *arg, void **ref)
+static void visit_entry(void *arg, struct table_slot *ref)
 {
     struct visit *v = arg;
-    const struct hash_entry *e = *ref;
+    const struct hash_entry *e = table_slot_entry(ref);
     v->visited++;
     v->fn(v->ctx, shale_hash_entry_field(e), shale_hash_entry_value(e));
 }
@@ -266,10 +266,10 @@ struct entry_list {
     size_t n;
 };
 
-static void collect_entry(void *arg, void **ref)
+static void collect_entry(void *arg, struct table_slot *ref)
 {
     struct entry_list *l = arg;
-    l->items[l->n++] = *ref;
+    l->items[l->n++] = table_slot_entry(ref);
 }
 
 /* n distinct entries of a table. Many of them (over a third): take them all
@@ -338,9 +338,9 @@ void shale_hash_random(const struct hash *h, size_t n, int distinct, uint64_t *r
 
 /* ---- memory and defrag ------------------------------------------------------ */
 
-static void add_entry_size(void *arg, void **ref)
+static void add_entry_size(void *arg, struct table_slot *ref)
 {
-    *(size_t *)arg += shale_hash_entry_alloc_size(*ref);
+    *(size_t *)arg += shale_hash_entry_alloc_size(table_slot_entry(ref));
 }
 
 size_t shale_hash_mem_usage(const struct hash *h)
@@ -376,11 +376,11 @@ struct defrag_visit {
     void *ctx;
 };
 
-static void defrag_entry(void *arg, void **ref)
+static void defrag_entry(void *arg, struct table_slot *ref)
 {
     struct defrag_visit *d = arg;
     /* The entry keeps its field, so the slot stays valid for it. */
-    *ref = shale_hash_entry_defrag(*ref, d->move, d->ctx);
+    table_slot_set(ref, shale_hash_entry_defrag(table_slot_entry(ref), d->move, d->ctx));
 }
 
 uint64_t shale_hash_defrag_entries(struct hash *h, uint64_t cursor,

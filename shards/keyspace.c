@@ -85,15 +85,15 @@ static void forget(struct db *d, struct kobj *o)
         d->expires--;
 }
 
-static struct kobj **find_live(struct keyspace *ks, int db, struct slice key, int64_t now_ms)
+static struct table_slot *find_live(struct keyspace *ks, int db, struct slice key, int64_t now_ms)
 {
     struct db *d = &ks->dbs[db];
     ks->lru_now = lru_clock(now_ms);
     ks->now_ms = now_ms;
-    struct kobj **ref = (struct kobj **)shale_table_find_ref(d->table, key.ptr, key.len);
+    struct table_slot *ref = shale_table_find_ref(d->table, key.ptr, key.len);
     if (!ref)
         return NULL;
-    int64_t when = shale_kobj_expire(*ref);
+    int64_t when = shale_kobj_expire(keyspace_obj(ref));
     if (when != KOBJ_NO_EXPIRE && when <= now_ms) {
         struct kobj *o = shale_table_remove(d->table, key.ptr, key.len);
         forget(d, o);
@@ -104,20 +104,23 @@ static struct kobj **find_live(struct keyspace *ks, int db, struct slice key, in
     return ref;
 }
 
-struct kobj **shale_keyspace_find(struct keyspace *ks, int db, struct slice key, int64_t now_ms)
+struct table_slot *shale_keyspace_find(struct keyspace *ks, int db, struct slice key,
+                                       int64_t now_ms)
 {
-    struct kobj **ref = find_live(ks, db, key, now_ms);
+    struct table_slot *ref = find_live(ks, db, key, now_ms);
     if (!ref)
         return NULL;
     if (ks->lfu)
-        shale_kobj_set_lru(*ref, shale_lfu_touch(shale_kobj_lru(*ref), now_ms, ks->lfu_log_factor,
-                                                 ks->lfu_decay_time, &ks->rng));
-    else if (shale_kobj_lru(*ref) != ks->lru_now) /* a store at most once a second */
-        shale_kobj_set_lru(*ref, ks->lru_now);
+        shale_kobj_set_lru(keyspace_obj(ref),
+                           shale_lfu_touch(shale_kobj_lru(keyspace_obj(ref)), now_ms,
+                                           ks->lfu_log_factor, ks->lfu_decay_time, &ks->rng));
+    else if (shale_kobj_lru(keyspace_obj(ref)) != ks->lru_now) /* a store at most once a second */
+        shale_kobj_set_lru(keyspace_obj(ref), ks->lru_now);
     return ref;
 }
 
-struct kobj **shale_keyspace_peek(struct keyspace *ks, int db, struct slice key, int64_t now_ms)
+struct table_slot *shale_keyspace_peek(struct keyspace *ks, int db, struct slice key,
+                                       int64_t now_ms)
 {
     return find_live(ks, db, key, now_ms);
 }
@@ -216,25 +219,25 @@ void shale_keyspace_add(struct keyspace *ks, int db, struct kobj *o)
         d->expires++;
 }
 
-void shale_keyspace_replace(struct keyspace *ks, int db, struct kobj **ref, struct kobj *o)
+void shale_keyspace_replace(struct keyspace *ks, int db, struct table_slot *ref, struct kobj *o)
 {
     struct db *d = &ks->dbs[db];
     /* Like Redis's dbSetValue: an overwrite keeps the key's access
      * frequency under LFU (the lookup before it already counted). */
-    uint32_t bits = ks->lfu ? shale_kobj_lru(*ref) : ks->lru_now;
-    forget(d, *ref);
-    shale_kobj_free(*ref);
-    *ref = o;
+    uint32_t bits = ks->lfu ? shale_kobj_lru(keyspace_obj(ref)) : ks->lru_now;
+    forget(d, keyspace_obj(ref));
+    shale_kobj_free(keyspace_obj(ref));
+    keyspace_moved(ref, o);
     shale_kobj_set_lru(o, bits);
     if (shale_kobj_expire(o) != KOBJ_NO_EXPIRE)
         d->expires++;
 }
 
-void shale_keyspace_set_expire(struct keyspace *ks, int db, struct kobj **ref, int64_t ms)
+void shale_keyspace_set_expire(struct keyspace *ks, int db, struct table_slot *ref, int64_t ms)
 {
     struct db *d = &ks->dbs[db];
-    int had = shale_kobj_expire(*ref) != KOBJ_NO_EXPIRE;
-    *ref = shale_kobj_set_expire(*ref, ms);
+    int had = shale_kobj_expire(keyspace_obj(ref)) != KOBJ_NO_EXPIRE;
+    keyspace_moved(ref, shale_kobj_set_expire(keyspace_obj(ref), ms));
     d->expires += (uint64_t)(ms >= 0) - (uint64_t)had;
 }
 
@@ -258,7 +261,7 @@ int shale_keyspace_expire_key(struct keyspace *ks, int db, struct slice key)
 }
 
 uint64_t shale_keyspace_scan(struct keyspace *ks, int db, uint64_t cursor,
-                             void (*fn)(void *ctx, void **entry_ref), void *ctx)
+                             void (*fn)(void *ctx, struct table_slot *entry_ref), void *ctx)
 {
     return shale_table_scan(ks->dbs[db].table, cursor, fn, ctx);
 }
@@ -282,9 +285,9 @@ void shale_keyspace_rehash(struct keyspace *ks, int64_t budget_us)
                 return;
 }
 
-struct kobj **shale_keyspace_ref(struct keyspace *ks, int db, struct slice key)
+struct table_slot *shale_keyspace_ref(struct keyspace *ks, int db, struct slice key)
 {
-    return (struct kobj **)shale_table_find_ref(ks->dbs[db].table, key.ptr, key.len);
+    return shale_table_find_ref(ks->dbs[db].table, key.ptr, key.len);
 }
 
 void shale_keyspace_defrag(struct keyspace *ks, void *(*move)(void *ptr, void *ctx), void *ctx)

@@ -9,8 +9,16 @@
 
 #include "server/slice.h"
 #include "shards/object.h"
+#include "shards/table.h"
 
 struct keyspace;
+
+/* A key is found as its slot in its database's table (shards/table.h): the
+ * object is keyspace_obj(ref); a slot stays valid as table.h says. */
+static inline struct kobj *keyspace_obj(const struct table_slot *ref)
+{
+    return table_slot_entry(ref);
+}
 
 struct keyspace *shale_keyspace_create(int databases, uint64_t seed);
 void shale_keyspace_destroy(struct keyspace *ks);
@@ -19,10 +27,12 @@ int shale_keyspace_databases(const struct keyspace *ks);
 /* The slot holding the live object for key, or NULL. An object whose expire
  * time is <= now_ms is deleted here (lazy expiry) and counted as expired.
  * Valid until the next call that adds or removes keys. */
-struct kobj **shale_keyspace_find(struct keyspace *ks, int db, struct slice key, int64_t now_ms);
+struct table_slot *shale_keyspace_find(struct keyspace *ks, int db, struct slice key,
+                                       int64_t now_ms);
 /* Same as find without updating the key's LRU clock (Redis's
  * LOOKUP_NOTOUCH: OBJECT IDLETIME must not reset what it measures). */
-struct kobj **shale_keyspace_peek(struct keyspace *ks, int db, struct slice key, int64_t now_ms);
+struct table_slot *shale_keyspace_peek(struct keyspace *ks, int db, struct slice key,
+                                       int64_t now_ms);
 
 /* find, add and replace stamp the object's 24-bit LRU field with the wall
  * clock in seconds, as Redis's LRU_CLOCK (resolution 1000 ms); this is the
@@ -57,17 +67,17 @@ void shale_keyspace_prefetch(const struct keyspace *ks, int db, struct slice key
 void shale_keyspace_add(struct keyspace *ks, int db, struct kobj *o);
 /* Puts a NEW object o (same key) into a slot returned by find and frees the
  * object that was there (SET over an existing key). */
-void shale_keyspace_replace(struct keyspace *ks, int db, struct kobj **ref, struct kobj *o);
+void shale_keyspace_replace(struct keyspace *ks, int db, struct table_slot *ref, struct kobj *o);
 /* The object in ref was reallocated by a function of object.h that returns a
  * moved pointer (shale_kobj_string_resize): record where it lives now. The
  * old pointer is already gone; nothing is freed. */
-static inline void keyspace_moved(struct kobj **ref, struct kobj *o)
+static inline void keyspace_moved(struct table_slot *ref, struct kobj *o)
 {
-    *ref = o;
+    table_slot_set(ref, o);
 }
 /* Sets (ms >= 0) or removes (KOBJ_NO_EXPIRE) the TTL of the object in ref,
  * keeping the expire count right. Use this, not shale_kobj_set_expire. */
-void shale_keyspace_set_expire(struct keyspace *ks, int db, struct kobj **ref, int64_t ms);
+void shale_keyspace_set_expire(struct keyspace *ks, int db, struct table_slot *ref, int64_t ms);
 /* Deletes key; returns 1 if it existed. */
 int shale_keyspace_delete(struct keyspace *ks, int db, struct slice key);
 /* Removes every key of db (db < 0: of every database). */
@@ -86,11 +96,11 @@ int shale_keyspace_expire_key(struct keyspace *ks, int db, struct slice key);
  * position in hash space, so it survives resizes; fn gets the slot and must
  * not add or remove keys. */
 uint64_t shale_keyspace_scan(struct keyspace *ks, int db, uint64_t cursor,
-                             void (*fn)(void *ctx, void **entry_ref), void *ctx);
+                             void (*fn)(void *ctx, struct table_slot *entry_ref), void *ctx);
 
 /* The slot holding key's object, expired or not, without touching its LRU
  * clock or deleting it: for defrag, which must not change what it walks. */
-struct kobj **shale_keyspace_ref(struct keyspace *ks, int db, struct slice key);
+struct table_slot *shale_keyspace_ref(struct keyspace *ks, int db, struct slice key);
 /* Defrag of the keyspace's own blocks (each database's table, the database
  * array); `move` as in shale_table_defrag. Key objects are not touched. */
 void shale_keyspace_defrag(struct keyspace *ks, void *(*move)(void *ptr, void *ctx), void *ctx);

@@ -55,28 +55,30 @@ const char *shale_hash_key_encoding(const struct kobj *o)
  * (Redis's read lookups do, its write lookups do not). Replies WRONGTYPE
  * and returns SHALE_ERR when key holds another type; otherwise *h is the
  * hash, or NULL when key is missing. */
-static int lookup_hash(struct exec_ctx *x, struct request *r, int mode, struct kobj ***ref,
+static int lookup_hash(struct exec_ctx *x, struct request *r, int mode, struct table_slot **ref,
                        struct hash **h)
 {
     struct slice key = r->argv[1];
-    struct kobj **slot = mode == LOOKUP_READ ? shale_keys_lookup_read(x, r->db, key)
-                                             : shale_keyspace_find(x->ks, r->db, key, x->now_ms);
+    struct table_slot *slot = mode == LOOKUP_READ
+                                  ? shale_keys_lookup_read(x, r->db, key)
+                                  : shale_keyspace_find(x->ks, r->db, key, x->now_ms);
 
     *ref = slot;
     *h = NULL;
     if (!slot)
         return SHALE_OK;
-    if (shale_kobj_type(*slot) != KOBJ_HASH) {
+    if (shale_kobj_type(keyspace_obj(slot)) != KOBJ_HASH) {
         shale_resp_add_error(&r->reply, ERR_WRONGTYPE);
         return SHALE_ERR;
     }
-    *h = shale_kobj_ptr(*slot);
+    *h = shale_kobj_ptr(keyspace_obj(slot));
     return SHALE_OK;
 }
 
 /* Redis's hashTypeLookupWriteOrCreate: the hash of key, or a new empty one
  * (added to the keyspace by store_hash). */
-static int open_hash(struct exec_ctx *x, struct request *r, struct kobj ***ref, struct hash **h)
+static int open_hash(struct exec_ctx *x, struct request *r, struct table_slot **ref,
+                     struct hash **h)
 {
     if (lookup_hash(x, r, LOOKUP_WRITE, ref, h) != SHALE_OK)
         return SHALE_ERR;
@@ -87,11 +89,12 @@ static int open_hash(struct exec_ctx *x, struct request *r, struct kobj ***ref, 
 
 /* Puts a written hash back: into its key object (it may have moved), into
  * a new key when ref is NULL, or deletes the key when the hash is empty. */
-static void store_hash(struct exec_ctx *x, struct request *r, struct kobj **ref, struct hash *h)
+static void store_hash(struct exec_ctx *x, struct request *r, struct table_slot *ref,
+                       struct hash *h)
 {
     if (ref) {
         /* First, so that deleting the key frees the hash where it is now. */
-        shale_kobj_set_ptr(*ref, h);
+        shale_kobj_set_ptr(keyspace_obj(ref), h);
         if (shale_hash_len(h) == 0)
             shale_keyspace_delete(x->ks, r->db, r->argv[1]);
     } else if (shale_hash_len(h) == 0) {
@@ -107,7 +110,7 @@ static void store_hash(struct exec_ctx *x, struct request *r, struct kobj **ref,
 /* HSET and HMSET: field/value pairs from argv[2]; the reply differs. */
 static void set_pairs(struct exec_ctx *x, struct request *r, const char *cmd, int reply_count)
 {
-    struct kobj **ref;
+    struct table_slot *ref;
     struct hash *h;
     long long created = 0;
 
@@ -138,7 +141,7 @@ void shale_cmd_hmset(struct exec_ctx *x, struct request *r)
 
 void shale_cmd_hsetnx(struct exec_ctx *x, struct request *r)
 {
-    struct kobj **ref;
+    struct table_slot *ref;
     struct hash *h;
     struct slice old;
 
@@ -155,7 +158,7 @@ void shale_cmd_hsetnx(struct exec_ctx *x, struct request *r)
 
 void shale_cmd_hdel(struct exec_ctx *x, struct request *r)
 {
-    struct kobj **ref;
+    struct table_slot *ref;
     struct hash *h;
     long long deleted = 0;
 
@@ -173,7 +176,7 @@ void shale_cmd_hdel(struct exec_ctx *x, struct request *r)
 
 void shale_cmd_hincrby(struct exec_ctx *x, struct request *r)
 {
-    struct kobj **ref;
+    struct table_slot *ref;
     struct hash *h;
     struct slice cur;
     long long incr, v = 0;
@@ -205,7 +208,7 @@ void shale_cmd_hincrby(struct exec_ctx *x, struct request *r)
 
 void shale_cmd_hincrbyfloat(struct exec_ctx *x, struct request *r)
 {
-    struct kobj **ref;
+    struct table_slot *ref;
     struct hash *h;
     struct slice cur;
     long double incr, v = 0;
@@ -242,7 +245,7 @@ void shale_cmd_hincrbyfloat(struct exec_ctx *x, struct request *r)
 
 void shale_cmd_hget(struct exec_ctx *x, struct request *r)
 {
-    struct kobj **ref;
+    struct table_slot *ref;
     struct hash *h;
     struct slice v;
 
@@ -256,7 +259,7 @@ void shale_cmd_hget(struct exec_ctx *x, struct request *r)
 
 void shale_cmd_hmget(struct exec_ctx *x, struct request *r)
 {
-    struct kobj **ref;
+    struct table_slot *ref;
     struct hash *h;
     struct slice v;
 
@@ -273,7 +276,7 @@ void shale_cmd_hmget(struct exec_ctx *x, struct request *r)
 
 void shale_cmd_hlen(struct exec_ctx *x, struct request *r)
 {
-    struct kobj **ref;
+    struct table_slot *ref;
     struct hash *h;
 
     if (lookup_hash(x, r, LOOKUP_READ, &ref, &h) != SHALE_OK)
@@ -283,7 +286,7 @@ void shale_cmd_hlen(struct exec_ctx *x, struct request *r)
 
 void shale_cmd_hstrlen(struct exec_ctx *x, struct request *r)
 {
-    struct kobj **ref;
+    struct table_slot *ref;
     struct hash *h;
     struct slice v;
 
@@ -295,7 +298,7 @@ void shale_cmd_hstrlen(struct exec_ctx *x, struct request *r)
 
 void shale_cmd_hexists(struct exec_ctx *x, struct request *r)
 {
-    struct kobj **ref;
+    struct table_slot *ref;
     struct hash *h;
     struct slice v;
 
@@ -332,7 +335,7 @@ static void write_pair(void *ctx, struct slice field, struct slice value)
  * an array (all three empty for a missing key). */
 static void get_all(struct exec_ctx *x, struct request *r, unsigned parts)
 {
-    struct kobj **ref;
+    struct table_slot *ref;
     struct hash *h;
     int map = parts == (PART_FIELD | PART_VALUE);
     size_t n;
@@ -373,7 +376,7 @@ void shale_cmd_hvals(struct exec_ctx *x, struct request *r)
  * WITHVALUES pair in its own array, RESP2 flattens them. */
 static void randfield_count(struct exec_ctx *x, struct request *r, long long count, int withvalues)
 {
-    struct kobj **ref;
+    struct table_slot *ref;
     struct hash *h;
     int distinct = count >= 0;
     unsigned long long n = distinct ? (unsigned long long)count : 0ULL - (unsigned long long)count;
@@ -404,7 +407,7 @@ static void randfield_count(struct exec_ctx *x, struct request *r, long long cou
 
 void shale_cmd_hrandfield(struct exec_ctx *x, struct request *r)
 {
-    struct kobj **ref;
+    struct table_slot *ref;
     struct hash *h;
     long long count;
 
@@ -464,7 +467,7 @@ static void collect_pair(void *ctx, struct slice field, struct slice value)
 void shale_cmd_hscan(struct exec_ctx *x, struct request *r)
 {
     unsigned long long cursor;
-    struct kobj **ref;
+    struct table_slot *ref;
     struct hash *h;
     long long count = 10;
     struct slice pattern = {NULL, 0};

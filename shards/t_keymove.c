@@ -37,7 +37,7 @@ static struct kobj *clone_object(struct exec_ctx *x, const struct kobj *o, struc
 /* Puts o under its key in db, replacing whatever was there. */
 static void store_object(struct exec_ctx *x, int db, struct kobj *o)
 {
-    struct kobj **ref = shale_keyspace_find(x->ks, db, shale_kobj_key(o), x->now_ms);
+    struct table_slot *ref = shale_keyspace_find(x->ks, db, shale_kobj_key(o), x->now_ms);
     if (ref)
         shale_keyspace_replace(x->ks, db, ref, o);
     else
@@ -107,12 +107,12 @@ static struct kobj *restore_object(struct exec_ctx *x, struct slice key, struct 
 
 static void run_step(struct exec_ctx *x, struct request *r)
 {
-    struct kobj **ref;
+    struct table_slot *ref;
     switch (r->step) {
     case KEYMOVE_DUMP:
         ref = shale_keyspace_find(x->ks, r->db, r->argv[1], x->now_ms);
         if (ref)
-            dump_object(*ref, &r->reply);
+            dump_object(keyspace_obj(ref), &r->reply);
         else
             shale_resp_add_null(&r->reply);
         break;
@@ -151,7 +151,7 @@ static void run_step(struct exec_ctx *x, struct request *r)
  * key to itself succeeds (RENAME) or answers 0 (RENAMENX). */
 static void rename_key(struct exec_ctx *x, struct request *r, int nx)
 {
-    struct kobj **src = shale_keyspace_find(x->ks, r->db, r->argv[1], x->now_ms);
+    struct table_slot *src = shale_keyspace_find(x->ks, r->db, r->argv[1], x->now_ms);
     if (!src) {
         shale_resp_add_error(&r->reply, "ERR no such key");
         return;
@@ -170,7 +170,7 @@ static void rename_key(struct exec_ctx *x, struct request *r, int nx)
     /* find may have moved nothing, but look src up again after the second
      * find: a lookup can expire (delete) a key and invalidate slots. */
     src = shale_keyspace_find(x->ks, r->db, r->argv[1], x->now_ms);
-    struct kobj *moved = clone_object(x, *src, r->argv[2]);
+    struct kobj *moved = clone_object(x, keyspace_obj(src), r->argv[2]);
     shale_keyspace_delete(x->ks, r->db, r->argv[1]);
     store_object(x, r->db, moved);
     if (nx)
@@ -230,13 +230,13 @@ void shale_cmd_copy(struct exec_ctx *x, struct request *r)
         shale_resp_add_error(&r->reply, err);
         return;
     }
-    struct kobj **src = shale_keyspace_find(x->ks, r->db, r->argv[1], x->now_ms);
+    struct table_slot *src = shale_keyspace_find(x->ks, r->db, r->argv[1], x->now_ms);
     if (!src || (!replace && shale_keyspace_find(x->ks, dst_db, r->argv[2], x->now_ms))) {
         shale_resp_add_integer(&r->reply, 0);
         return;
     }
     src = shale_keyspace_find(x->ks, r->db, r->argv[1], x->now_ms); /* see rename_key */
-    store_object(x, dst_db, clone_object(x, *src, r->argv[2]));
+    store_object(x, dst_db, clone_object(x, keyspace_obj(src), r->argv[2]));
     shale_resp_add_integer(&r->reply, 1);
 }
 

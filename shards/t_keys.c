@@ -17,9 +17,9 @@
 #include "shards/object.h"
 #include "shards/t_string.h"
 
-struct kobj **shale_keys_lookup_read(struct exec_ctx *x, int db, struct slice key)
+struct table_slot *shale_keys_lookup_read(struct exec_ctx *x, int db, struct slice key)
 {
-    struct kobj **ref = shale_keyspace_find(x->ks, db, key, x->now_ms);
+    struct table_slot *ref = shale_keyspace_find(x->ks, db, key, x->now_ms);
 
     if (ref)
         x->stats.keyspace_hits++;
@@ -77,9 +77,9 @@ void shale_cmd_touch(struct exec_ctx *x, struct request *r)
 
 void shale_cmd_type(struct exec_ctx *x, struct request *r)
 {
-    struct kobj **ref = shale_keys_lookup_read(x, r->db, r->argv[1]);
+    struct table_slot *ref = shale_keys_lookup_read(x, r->db, r->argv[1]);
 
-    shale_resp_add_status(&r->reply, ref ? shale_kobj_type_name(*ref) : "none");
+    shale_resp_add_status(&r->reply, ref ? shale_kobj_type_name(keyspace_obj(ref)) : "none");
 }
 
 /* EXPIRE's NX/XX/GT/LT, checked like Redis's
@@ -149,7 +149,7 @@ static void expire_generic(struct exec_ctx *x, struct request *r, const char *cm
 {
     unsigned flags;
     long long when;
-    struct kobj **ref;
+    struct table_slot *ref;
 
     if (parse_expire_opts(r, &flags) != SHALE_OK)
         return;
@@ -165,7 +165,7 @@ static void expire_generic(struct exec_ctx *x, struct request *r, const char *cm
     when += basetime;
 
     ref = shale_keyspace_find(x->ks, r->db, r->argv[1], x->now_ms);
-    if (!ref || !expire_allowed(flags, shale_kobj_expire(*ref), when)) {
+    if (!ref || !expire_allowed(flags, shale_kobj_expire(keyspace_obj(ref)), when)) {
         shale_resp_add_integer(&r->reply, 0);
         return;
     }
@@ -204,14 +204,14 @@ void shale_cmd_pexpireat(struct exec_ctx *x, struct request *r)
  * nearest. */
 static void ttl_generic(struct exec_ctx *x, struct request *r, int in_ms, int absolute)
 {
-    struct kobj **ref = shale_keys_lookup_read(x, r->db, r->argv[1]);
+    struct table_slot *ref = shale_keys_lookup_read(x, r->db, r->argv[1]);
     int64_t expire, ttl;
 
     if (!ref) {
         shale_resp_add_integer(&r->reply, -2);
         return;
     }
-    expire = shale_kobj_expire(*ref);
+    expire = shale_kobj_expire(keyspace_obj(ref));
     if (expire == KOBJ_NO_EXPIRE) {
         shale_resp_add_integer(&r->reply, -1);
         return;
@@ -245,9 +245,9 @@ void shale_cmd_pexpiretime(struct exec_ctx *x, struct request *r)
 
 void shale_cmd_persist(struct exec_ctx *x, struct request *r)
 {
-    struct kobj **ref = shale_keyspace_find(x->ks, r->db, r->argv[1], x->now_ms);
+    struct table_slot *ref = shale_keyspace_find(x->ks, r->db, r->argv[1], x->now_ms);
 
-    if (!ref || shale_kobj_expire(*ref) == KOBJ_NO_EXPIRE) {
+    if (!ref || shale_kobj_expire(keyspace_obj(ref)) == KOBJ_NO_EXPIRE) {
         shale_resp_add_integer(&r->reply, 0);
         return;
     }

@@ -13,7 +13,7 @@ struct request;
 /* Finds key for a read command and counts a keyspace hit or miss, as Redis's
  * lookupKeyRead does (write commands use shale_keyspace_find and count
  * nothing). Same slot rules as shale_keyspace_find. */
-struct kobj **shale_keys_lookup_read(struct exec_ctx *x, int db, struct slice key);
+struct table_slot *shale_keys_lookup_read(struct exec_ctx *x, int db, struct slice key);
 
 void shale_cmd_del(struct exec_ctx *x, struct request *r);
 void shale_cmd_unlink(struct exec_ctx *x, struct request *r);

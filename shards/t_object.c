@@ -52,11 +52,11 @@ static const char *string_encoding(struct slice v)
  * and answers nil for a missing key. */
 static struct kobj *object_lookup(struct exec_ctx *x, struct request *r)
 {
-    struct kobj **ref = shale_keyspace_peek(x->ks, r->db, r->argv[2], x->now_ms);
+    struct table_slot *ref = shale_keyspace_peek(x->ks, r->db, r->argv[2], x->now_ms);
 
     if (!ref)
         shale_resp_add_null(&r->reply);
-    return ref ? *ref : NULL;
+    return ref ? keyspace_obj(ref) : NULL;
 }
 
 void shale_cmd_object_encoding(struct exec_ctx *x, struct request *r)

@@ -31,10 +31,10 @@ struct key_list {
     size_t n, cap;
 };
 
-static void collect_key(void *ctx, void **entry_ref)
+static void collect_key(void *ctx, struct table_slot *entry_ref)
 {
     struct key_list *l = ctx;
-    const struct kobj *o = *entry_ref;
+    const struct kobj *o = keyspace_obj(entry_ref);
     int64_t when = shale_kobj_expire(o);
     struct slice key = shale_kobj_key(o);
 

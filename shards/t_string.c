@@ -41,23 +41,24 @@
 #define LOOKUP_READ  1
 
 static int lookup_string(struct exec_ctx *x, struct request *r, struct slice key, int mode,
-                         struct kobj ***ref)
+                         struct table_slot **ref)
 {
-    struct kobj **slot = mode == LOOKUP_READ ? shale_keys_lookup_read(x, r->db, key)
-                                             : shale_keyspace_find(x->ks, r->db, key, x->now_ms);
+    struct table_slot *slot = mode == LOOKUP_READ
+                                  ? shale_keys_lookup_read(x, r->db, key)
+                                  : shale_keyspace_find(x->ks, r->db, key, x->now_ms);
 
     *ref = slot;
-    if (slot && shale_kobj_type(*slot) != KOBJ_STRING) {
+    if (slot && shale_kobj_type(keyspace_obj(slot)) != KOBJ_STRING) {
         shale_resp_add_error(&r->reply, ERR_WRONGTYPE);
         return SHALE_ERR;
     }
     return SHALE_OK;
 }
 
-static void reply_value(struct request *r, struct kobj **ref)
+static void reply_value(struct request *r, struct table_slot *ref)
 {
     if (ref) {
-        struct slice v = shale_kobj_string(*ref);
+        struct slice v = shale_kobj_string(keyspace_obj(ref));
         shale_resp_add_bulk(&r->reply, v.ptr, v.len);
     } else {
         shale_resp_add_null(&r->reply);
@@ -67,7 +68,7 @@ static void reply_value(struct request *r, struct kobj **ref)
 /* Sets key to val with expire `when`, whether or not it exists (ref is its
  * slot from a find, or NULL). An expire already in the past (EXAT/PXAT)
  * leaves no key behind rather than storing one only expiry would remove. */
-static void store_string(struct exec_ctx *x, int db, struct kobj **ref, struct slice key,
+static void store_string(struct exec_ctx *x, int db, struct table_slot *ref, struct slice key,
                          struct slice val, int64_t when)
 {
     struct kobj *o;
@@ -87,7 +88,7 @@ static void store_string(struct exec_ctx *x, int db, struct kobj **ref, struct s
 /* Writes data at offset into key's value, resizing the value to len first
  * (zero-filled where it grows); creates key when ref is NULL. Keeps the
  * expire, as Redis does for APPEND, SETRANGE and the INCR family. */
-static void write_string(struct exec_ctx *x, int db, struct kobj **ref, struct slice key,
+static void write_string(struct exec_ctx *x, int db, struct table_slot *ref, struct slice key,
                          size_t len, size_t offset, struct slice data)
 {
     struct kobj *o;
@@ -103,7 +104,7 @@ static void write_string(struct exec_ctx *x, int db, struct kobj **ref, struct s
         shale_keyspace_add(x->ks, db, o);
         return;
     }
-    o = *ref;
+    o = keyspace_obj(ref);
     if (len != shale_kobj_string(o).len) {
         o = shale_kobj_string_resize(o, len);
         keyspace_moved(ref, o);
@@ -217,7 +218,7 @@ static void set_generic(struct exec_ctx *x, struct request *r, const char *cmd, 
 {
     struct slice key = r->argv[1];
     int64_t when = KOBJ_NO_EXPIRE;
-    struct kobj **ref;
+    struct table_slot *ref;
     int found;
 
     if ((o->flags & OPT_EXPIRE) &&
@@ -241,7 +242,7 @@ static void set_generic(struct exec_ctx *x, struct request *r, const char *cmd, 
         return;
     }
     if ((o->flags & OPT_KEEPTTL) && found)
-        when = shale_kobj_expire(*ref);
+        when = shale_kobj_expire(keyspace_obj(ref));
     store_string(x, r->db, ref, key, val, when);
     if (o->flags & OPT_GET)
         return;
@@ -290,7 +291,7 @@ void shale_cmd_getset(struct exec_ctx *x, struct request *r)
 
 void shale_cmd_get(struct exec_ctx *x, struct request *r)
 {
-    struct kobj **ref;
+    struct table_slot *ref;
 
     if (lookup_string(x, r, r->argv[1], LOOKUP_READ, &ref) != SHALE_OK)
         return;
@@ -299,7 +300,7 @@ void shale_cmd_get(struct exec_ctx *x, struct request *r)
 
 void shale_cmd_getdel(struct exec_ctx *x, struct request *r)
 {
-    struct kobj **ref;
+    struct table_slot *ref;
 
     if (lookup_string(x, r, r->argv[1], LOOKUP_READ, &ref) != SHALE_OK)
         return;
@@ -313,7 +314,7 @@ void shale_cmd_getdel(struct exec_ctx *x, struct request *r)
 void shale_cmd_getex(struct exec_ctx *x, struct request *r)
 {
     struct string_opts o;
-    struct kobj **ref;
+    struct table_slot *ref;
     int64_t when = KOBJ_NO_EXPIRE;
 
     if (parse_string_opts(r, 2, 0, &o) != SHALE_OK)
@@ -332,19 +333,19 @@ void shale_cmd_getex(struct exec_ctx *x, struct request *r)
         shale_keyspace_delete(x->ks, r->db, r->argv[1]);
     else if (o.flags & OPT_EXPIRE)
         shale_keyspace_set_expire(x->ks, r->db, ref, when);
-    else if ((o.flags & OPT_PERSIST) && shale_kobj_expire(*ref) != KOBJ_NO_EXPIRE)
+    else if ((o.flags & OPT_PERSIST) && shale_kobj_expire(keyspace_obj(ref)) != KOBJ_NO_EXPIRE)
         shale_keyspace_set_expire(x->ks, r->db, ref, KOBJ_NO_EXPIRE);
 }
 
 void shale_cmd_append(struct exec_ctx *x, struct request *r)
 {
     struct slice add = r->argv[2];
-    struct kobj **ref;
+    struct table_slot *ref;
     size_t len;
 
     if (lookup_string(x, r, r->argv[1], LOOKUP_WRITE, &ref) != SHALE_OK)
         return;
-    len = ref ? shale_kobj_string(*ref).len : 0;
+    len = ref ? shale_kobj_string(keyspace_obj(ref)).len : 0;
     if (ref && (unsigned long long)len + add.len > (unsigned long long)T_STRING_MAX_LEN) {
         shale_resp_add_error(&r->reply, ERR_TOO_LONG);
         return;
@@ -355,17 +356,18 @@ void shale_cmd_append(struct exec_ctx *x, struct request *r)
 
 void shale_cmd_strlen(struct exec_ctx *x, struct request *r)
 {
-    struct kobj **ref;
+    struct table_slot *ref;
 
     if (lookup_string(x, r, r->argv[1], LOOKUP_READ, &ref) != SHALE_OK)
         return;
-    shale_resp_add_integer(&r->reply, ref ? (long long)shale_kobj_string(*ref).len : 0);
+    shale_resp_add_integer(&r->reply,
+                           ref ? (long long)shale_kobj_string(keyspace_obj(ref)).len : 0);
 }
 
 void shale_cmd_getrange(struct exec_ctx *x, struct request *r)
 {
     long long start, end, len;
-    struct kobj **ref;
+    struct table_slot *ref;
     struct slice v;
 
     if (!shale_strconv_ll(r->argv[2], &start) || !shale_strconv_ll(r->argv[3], &end)) {
@@ -378,7 +380,7 @@ void shale_cmd_getrange(struct exec_ctx *x, struct request *r)
         shale_resp_add_bulk(&r->reply, "", 0);
         return;
     }
-    v = shale_kobj_string(*ref);
+    v = shale_kobj_string(keyspace_obj(ref));
     len = (long long)v.len;
     /* Redis: both ends negative with start after end is empty outright;
      * otherwise negatives count from the end and clamp to the string. */
@@ -406,7 +408,7 @@ void shale_cmd_setrange(struct exec_ctx *x, struct request *r)
 {
     struct slice val = r->argv[3];
     long long offset;
-    struct kobj **ref;
+    struct table_slot *ref;
     size_t len;
 
     if (!shale_strconv_ll(r->argv[2], &offset)) {
@@ -419,7 +421,7 @@ void shale_cmd_setrange(struct exec_ctx *x, struct request *r)
     }
     if (lookup_string(x, r, r->argv[1], LOOKUP_WRITE, &ref) != SHALE_OK)
         return;
-    len = ref ? shale_kobj_string(*ref).len : 0;
+    len = ref ? shale_kobj_string(keyspace_obj(ref)).len : 0;
     /* Setting nothing creates nothing and reports the current length. */
     if (val.len == 0) {
         shale_resp_add_integer(&r->reply, (long long)len);
@@ -438,14 +440,14 @@ void shale_cmd_setrange(struct exec_ctx *x, struct request *r)
 /* Redis's incrDecrCommand: the value must parse as string2ll, the TTL stays. */
 static void incr_by(struct exec_ctx *x, struct request *r, long long by)
 {
-    struct kobj **ref;
+    struct table_slot *ref;
     long long v = 0;
     char buf[32];
     int n;
 
     if (lookup_string(x, r, r->argv[1], LOOKUP_WRITE, &ref) != SHALE_OK)
         return;
-    if (ref && !shale_strconv_ll(shale_kobj_string(*ref), &v)) {
+    if (ref && !shale_strconv_ll(shale_kobj_string(keyspace_obj(ref)), &v)) {
         shale_resp_add_error(&r->reply, ERR_NOT_INTEGER);
         return;
     }
@@ -500,12 +502,12 @@ void shale_cmd_incrbyfloat(struct exec_ctx *x, struct request *r)
 {
     long double v = 0, by;
     char buf[STRCONV_LD_SIZE];
-    struct kobj **ref;
+    struct table_slot *ref;
     int n;
 
     if (lookup_string(x, r, r->argv[1], LOOKUP_WRITE, &ref) != SHALE_OK)
         return;
-    if ((ref && !shale_strconv_ld(shale_kobj_string(*ref), &v)) ||
+    if ((ref && !shale_strconv_ld(shale_kobj_string(keyspace_obj(ref)), &v)) ||
         !shale_strconv_ld(r->argv[2], &by)) {
         shale_resp_add_error(&r->reply, ERR_NOT_FLOAT);
         return;
@@ -526,8 +528,8 @@ void shale_cmd_mget(struct exec_ctx *x, struct request *r)
 {
     shale_resp_add_array_len(&r->reply, r->argc - 1);
     for (int j = 1; j < r->argc; j++) {
-        struct kobj **ref = shale_keys_lookup_read(x, r->db, r->argv[j]);
-        reply_value(r, ref && shale_kobj_type(*ref) == KOBJ_STRING ? ref : NULL);
+        struct table_slot *ref = shale_keys_lookup_read(x, r->db, r->argv[j]);
+        reply_value(r, ref && shale_kobj_type(keyspace_obj(ref)) == KOBJ_STRING ? ref : NULL);
     }
 }
 
@@ -539,7 +541,7 @@ void shale_cmd_mset(struct exec_ctx *x, struct request *r)
         return;
     }
     for (int j = 1; j < r->argc; j += 2) {
-        struct kobj **ref = shale_keyspace_find(x->ks, r->db, r->argv[j], x->now_ms);
+        struct table_slot *ref = shale_keyspace_find(x->ks, r->db, r->argv[j], x->now_ms);
         store_string(x, r->db, ref, r->argv[j], r->argv[j + 1], KOBJ_NO_EXPIRE);
     }
     shale_resp_add_status(&r->reply, "OK");

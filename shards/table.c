@@ -12,17 +12,17 @@
 #include "server/mem.h"
 #include "server/rng.h"
 
-#define TABLE_SLOTS         7
+#define TABLE_SLOTS         8
 #define TABLE_TAG_DISPLACED 0x80
 #define TABLE_PASSING_STUCK 255
 #define TABLE_POS_BITS      SHALE_TABLE_CURSOR_BITS
 #define TABLE_POS_END       ((uint64_t)1 << TABLE_POS_BITS)
 
-/* Entries per bucket (of 7 slots): grow above MAX, resize to between
+/* Entries per bucket (of 8 slots): grow above MAX, resize to between
  * TARGET and TARGET_HIGH, shrink below MIN. See table.h for why. */
-#define TABLE_MAX_PER_BUCKET         6
-#define TABLE_TARGET_PER_BUCKET      4
-#define TABLE_TARGET_HIGH_PER_BUCKET 5
+#define TABLE_MAX_PER_BUCKET         7
+#define TABLE_TARGET_PER_BUCKET      5
+#define TABLE_TARGET_HIGH_PER_BUCKET 6
 #define TABLE_MIN_PER_BUCKET         1
 
 /* Non-empty old buckets migrated per add/remove. Empty ones are nearly free
@@ -42,17 +42,23 @@
 
 #define TABLE_RANDOM_TRIES 100
 
-/* Tag bytes 0-6 of a bucket's first word (byte 7 is `passing`). */
+/* The 8 tag bytes of a bucket gathered into one word (tag_word). */
 #define TABLE_BYTE_LOW7 0x7f7f7f7f7f7f7f7fULL
-#define TABLE_BYTE_HIGH 0x0080808080808080ULL
+#define TABLE_BYTE_HIGH 0x8080808080808080ULL
 #define TABLE_BYTE_ONES 0x0101010101010101ULL
+
+/* A slot word: entry pointer (SHALE_TABLE_ENTRY_MASK), tag byte above it,
+ * and in slot 0 only the bucket's passing count in the top byte. */
+#define TABLE_TAG_SHIFT     48
+#define TABLE_PASSING_SHIFT 56
+#define TABLE_TOP_BYTE      (0xffULL << TABLE_PASSING_SHIFT)
 
 #define TABLE_ASSERT(cond) ((cond) ? (void)0 : table_panic(#cond, __FILE__, __LINE__))
 
+/* Tag: 0 empty; bit 7 displaced; bits 0-6 hash. Passing: entries that
+ * probed past this bucket. Both live in the slot words (see table.h). */
 struct table_bucket {
-    uint8_t tags[TABLE_SLOTS]; /* 0 empty; bit 7 displaced; bits 0-6 hash */
-    uint8_t passing;           /* entries that probed past this bucket */
-    void *slots[TABLE_SLOTS];
+    struct table_slot slots[TABLE_SLOTS];
 };
 
 _Static_assert(sizeof(struct table_bucket) == 64, "a bucket is one cache line");
@@ -86,6 +92,41 @@ _Noreturn static void table_panic(const char *what, const char *file, int line)
 {
     fprintf(stderr, "shale: %s:%d: table invariant broken: %s\n", file, line, what);
     abort();
+}
+
+/* ---- slot words ------------------------------------------------------------ */
+
+static inline void *entry_at(const struct table_bucket *b, int i)
+{
+    return table_slot_entry(&b->slots[i]);
+}
+
+static inline uint8_t tag_at(const struct table_bucket *b, int i)
+{
+    return (uint8_t)(b->slots[i].word >> TABLE_TAG_SHIFT);
+}
+
+static inline void put_slot(struct table_bucket *b, int i, uint8_t tag, void *entry)
+{
+    TABLE_ASSERT(((uintptr_t)entry & ~SHALE_TABLE_ENTRY_MASK) == 0);
+    b->slots[i].word = (b->slots[i].word & TABLE_TOP_BYTE) | ((uint64_t)tag << TABLE_TAG_SHIFT) |
+                       (uint64_t)(uintptr_t)entry;
+}
+
+static inline void clear_slot(struct table_bucket *b, int i)
+{
+    b->slots[i].word &= TABLE_TOP_BYTE;
+}
+
+static inline uint8_t passing_of(const struct table_bucket *b)
+{
+    return (uint8_t)(b->slots[0].word >> TABLE_PASSING_SHIFT);
+}
+
+static inline void set_passing(struct table_bucket *b, uint8_t passing)
+{
+    b->slots[0].word =
+        (b->slots[0].word & ~TABLE_TOP_BYTE) | ((uint64_t)passing << TABLE_PASSING_SHIFT);
 }
 
 /* ---- hashing and indexing ------------------------------------------------ */
@@ -142,15 +183,14 @@ static inline size_t ring_dist(const struct table_array *a, size_t from, size_t 
     return to >= from ? to - from : to + a->nbuckets - from;
 }
 
-/* ---- bucket words: all 7 tags compared at once (SWAR) ------------------ */
+/* ---- bucket words: all 8 tags compared at once (SWAR) ------------------ */
 
+/* Byte i = the tag of slot i. */
 static inline uint64_t tag_word(const struct table_bucket *b)
 {
-    uint64_t w;
-    memcpy(&w, b->tags, sizeof w);
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    w = __builtin_bswap64(w);
-#endif
+    uint64_t w = 0;
+    for (int i = 0; i < TABLE_SLOTS; i++)
+        w |= (uint64_t)tag_at(b, i) << (8 * i);
     return w;
 }
 
@@ -211,7 +251,7 @@ static void array_free_entries(struct table_array *a, void (*free_entry)(void *e
     for (size_t j = 0; j < a->nbuckets && a->used; j++) {
         struct table_bucket *b = &a->buckets[j];
         for (uint64_t m = occupied_mask(b); m; m &= m - 1)
-            free_entry(b->slots[mask_slot(m)]);
+            free_entry(entry_at(b, mask_slot(m)));
     }
 }
 
@@ -227,13 +267,13 @@ static int array_find(const struct table *t, struct table_array *a, uint64_t h, 
         struct table_bucket *b = &a->buckets[j];
         for (uint64_t m = match_tag(tag_word(b), tag); m; m &= m - 1) {
             int i = mask_slot(m);
-            struct slice k = t->type->entry_key(b->slots[i]);
+            struct slice k = t->type->entry_key(entry_at(b, i));
             if (k.len == len && (len == 0 || memcmp(k.ptr, key, len) == 0)) {
                 *loc = (struct table_loc){a, home, j, i};
                 return 1;
             }
         }
-        if (b->passing == 0)
+        if (passing_of(b) == 0)
             return 0;
         j = next_bucket(a, j);
         tag |= TABLE_TAG_DISPLACED; /* past home, only displaced entries */
@@ -252,13 +292,12 @@ static void array_insert(struct table_array *a, uint64_t h, void *entry)
         uint64_t m = match_tag(tag_word(b), 0);
         if (m) {
             int i = mask_slot(m);
-            b->tags[i] = hash_tag(h) | (j == home ? 0 : TABLE_TAG_DISPLACED);
-            b->slots[i] = entry;
+            put_slot(b, i, hash_tag(h) | (j == home ? 0 : TABLE_TAG_DISPLACED), entry);
             a->used++;
             return;
         }
-        if (b->passing != TABLE_PASSING_STUCK)
-            b->passing++;
+        if (passing_of(b) != TABLE_PASSING_STUCK)
+            set_passing(b, passing_of(b) + 1);
         j = next_bucket(a, j);
     }
 }
@@ -268,9 +307,9 @@ static void array_unpass(struct table_array *a, size_t from, size_t to)
 {
     for (size_t j = from; j != to; j = next_bucket(a, j)) {
         struct table_bucket *b = &a->buckets[j];
-        TABLE_ASSERT(b->passing > 0);
-        if (b->passing != TABLE_PASSING_STUCK)
-            b->passing--;
+        TABLE_ASSERT(passing_of(b) > 0);
+        if (passing_of(b) != TABLE_PASSING_STUCK)
+            set_passing(b, passing_of(b) - 1);
     }
 }
 
@@ -285,7 +324,7 @@ static void backfill(const struct table *t, struct table_array *a, size_t hole)
 
     while (budget > 0) {
         struct table_bucket *hb = &a->buckets[hole];
-        if (hb->passing == 0 || hb->passing == TABLE_PASSING_STUCK)
+        if (passing_of(hb) == 0 || passing_of(hb) == TABLE_PASSING_STUCK)
             return;
         size_t from = next_bucket(a, hole);
         int found = 0;
@@ -294,26 +333,25 @@ static void backfill(const struct table *t, struct table_array *a, size_t hole)
             uint64_t displaced = tag_word(fb) & TABLE_BYTE_HIGH;
             if (reach > 0) {
                 for (uint64_t m = displaced; m; m &= m - 1)
-                    __builtin_prefetch(fb->slots[mask_slot(m)]);
+                    __builtin_prefetch(entry_at(fb, mask_slot(m)));
             }
             for (uint64_t m = displaced; m && budget > 0; m &= m - 1) {
                 int i = mask_slot(m);
-                uint64_t h = entry_hash(t, fb->slots[i]);
+                uint64_t h = entry_hash(t, entry_at(fb, i));
                 size_t home = home_of(a, h);
                 budget--;
                 if (ring_dist(a, home, hole) >= ring_dist(a, home, from))
                     continue; /* its home is after the hole */
                 int dst = mask_slot(match_tag(tag_word(hb), 0));
-                hb->tags[dst] = hash_tag(h) | (home == hole ? 0 : TABLE_TAG_DISPLACED);
-                hb->slots[dst] = fb->slots[i];
-                fb->tags[i] = 0;
-                fb->slots[i] = NULL;
+                put_slot(hb, dst, hash_tag(h) | (home == hole ? 0 : TABLE_TAG_DISPLACED),
+                         entry_at(fb, i));
+                clear_slot(fb, i);
                 array_unpass(a, hole, from);
                 hole = from;
                 found = 1;
                 break;
             }
-            if (fb->passing == 0)
+            if (passing_of(fb) == 0)
                 break; /* nothing from before `from` goes further */
             from = next_bucket(a, from);
         }
@@ -332,15 +370,14 @@ static void migrate_bucket(struct table *t, size_t idx)
 
     /* Up to 7 independent misses: start them all before hashing any. */
     for (uint64_t m = occ; m; m &= m - 1)
-        __builtin_prefetch(b->slots[mask_slot(m)]);
+        __builtin_prefetch(entry_at(b, mask_slot(m)));
     for (uint64_t m = occ; m; m &= m - 1) {
         int i = mask_slot(m);
-        void *entry = b->slots[i];
+        void *entry = entry_at(b, i);
         uint64_t h = entry_hash(t, entry);
-        if (b->tags[i] & TABLE_TAG_DISPLACED)
+        if (tag_at(b, i) & TABLE_TAG_DISPLACED)
             array_unpass(o, home_of(o, h), idx);
-        b->tags[i] = 0;
-        b->slots[i] = NULL;
+        clear_slot(b, i);
         o->used--;
         array_insert(&t->cur, h, entry);
     }
@@ -499,7 +536,7 @@ size_t shale_table_size(const struct table *t)
     return t->size;
 }
 
-void **shale_table_find_ref(struct table *t, const void *key, size_t len)
+struct table_slot *shale_table_find_ref(struct table *t, const void *key, size_t len)
 {
     struct table_loc loc;
     if (!locate(t, key, len, &loc))
@@ -516,8 +553,8 @@ void shale_table_prefetch(const struct table *t, const void *key, size_t len)
 
 void *shale_table_find(struct table *t, const void *key, size_t len)
 {
-    void **ref = shale_table_find_ref(t, key, len);
-    return ref ? *ref : NULL;
+    struct table_slot *ref = shale_table_find_ref(t, key, len);
+    return ref ? table_slot_entry(ref) : NULL;
 }
 
 void shale_table_add(struct table *t, void *entry)
@@ -540,9 +577,8 @@ void *shale_table_remove(struct table *t, const void *key, size_t len)
         return NULL;
     struct table_array *a = loc.array;
     struct table_bucket *b = &a->buckets[loc.bucket];
-    void *entry = b->slots[loc.slot];
-    b->tags[loc.slot] = 0;
-    b->slots[loc.slot] = NULL;
+    void *entry = entry_at(b, loc.slot);
+    clear_slot(b, loc.slot);
     a->used--;
     t->size--;
     array_unpass(a, loc.home, loc.bucket);
@@ -572,7 +608,7 @@ void shale_table_clear(struct table *t, void (*free_entry)(void *entry))
  * (displaced in the home bucket: out; not displaced past it: out; not
  * displaced in it when the range is the whole bucket: in) are not hashed. */
 static void scan_range(const struct table *t, struct table_array *a, uint64_t from, uint64_t to,
-                       void (*fn)(void *ctx, void **entry_ref), void *ctx)
+                       void (*fn)(void *ctx, struct table_slot *entry_ref), void *ctx)
 {
     size_t home = pos_bucket(from, a->nbuckets);
     int whole =
@@ -583,24 +619,24 @@ static void scan_range(const struct table *t, struct table_array *a, uint64_t fr
         struct table_bucket *b = &a->buckets[j];
         for (uint64_t m = occupied_mask(b); m; m &= m - 1) {
             int i = mask_slot(m);
-            int displaced = (b->tags[i] & TABLE_TAG_DISPLACED) != 0;
+            int displaced = (tag_at(b, i) & TABLE_TAG_DISPLACED) != 0;
             if (displaced == (j == home))
                 continue;
             if (!whole || displaced) {
-                uint64_t pos = hash_pos(entry_hash(t, b->slots[i]));
+                uint64_t pos = hash_pos(entry_hash(t, entry_at(b, i)));
                 if (pos < from || pos >= to)
                     continue;
             }
             fn(ctx, &b->slots[i]);
         }
-        if (b->passing == 0)
+        if (passing_of(b) == 0)
             break;
         j = next_bucket(a, j);
     }
 }
 
-uint64_t shale_table_scan(struct table *t, uint64_t cursor, void (*fn)(void *ctx, void **entry_ref),
-                          void *ctx)
+uint64_t shale_table_scan(struct table *t, uint64_t cursor,
+                          void (*fn)(void *ctx, struct table_slot *entry_ref), void *ctx)
 {
     if (cursor >= TABLE_POS_END || t->size == 0)
         return 0;
@@ -628,13 +664,13 @@ void *shale_table_random(struct table *t, uint64_t *rng)
         return NULL;
     /* Rejection sampling over slots: every entry owns exactly one slot, so
      * the first occupied slot drawn is uniform over entries. Fill is at least
-     * 1/7 outside transients, so this takes ~7 draws at worst. */
+     * 1/8 outside transients, so this takes ~8 draws at worst. */
     size_t ring = t->cur.nbuckets + t->old.nbuckets;
     for (int tries = 0; tries < TABLE_RANDOM_TRIES; tries++) {
         size_t slot = rng_below(rng, ring * TABLE_SLOTS);
         struct table_bucket *b = ring_bucket(t, slot / TABLE_SLOTS);
-        if (b->tags[slot % TABLE_SLOTS])
-            return b->slots[slot % TABLE_SLOTS];
+        if (tag_at(b, (int)(slot % TABLE_SLOTS)))
+            return entry_at(b, (int)(slot % TABLE_SLOTS));
     }
     /* Pathologically sparse (mid-shrink): slightly biased, but bounded. */
     void *entry = NULL;
@@ -653,7 +689,7 @@ size_t shale_table_sample(struct table *t, void **out, size_t n, uint64_t *rng)
     for (size_t visited = 0; visited < ring && got < want; visited++) {
         struct table_bucket *b = ring_bucket(t, idx);
         for (uint64_t m = occupied_mask(b); m && got < want; m &= m - 1)
-            out[got++] = b->slots[mask_slot(m)];
+            out[got++] = entry_at(b, mask_slot(m));
         idx = idx + 1 == ring ? 0 : idx + 1;
     }
     return got;
@@ -723,13 +759,13 @@ static void array_stats(const struct table *t, const struct table_array *a, size
 {
     for (size_t j = 0; j < a->nbuckets; j++) {
         const struct table_bucket *b = &a->buckets[j];
-        out->passing += b->passing != 0;
+        out->passing += passing_of(b) != 0;
         size_t walk = 1;
-        for (size_t k = j; a->buckets[k].passing && walk < a->nbuckets; k = next_bucket(a, k))
+        for (size_t k = j; passing_of(&a->buckets[k]) && walk < a->nbuckets; k = next_bucket(a, k))
             walk++;
         out->avg_miss_probe += (double)walk / (double)(t->cur.nbuckets + t->old.nbuckets);
         for (uint64_t m = occupied_mask(b); m; m &= m - 1) {
-            size_t dist = ring_dist(a, home_of(a, entry_hash(t, b->slots[mask_slot(m)])), j) + 1;
+            size_t dist = ring_dist(a, home_of(a, entry_hash(t, entry_at(b, mask_slot(m)))), j) + 1;
             *probes += dist;
             out->max_probe = dist > out->max_probe ? dist : out->max_probe;
         }

@@ -4,8 +4,11 @@
  * another thread. Entries are opaque pointers owned by the caller; the table
  * stores only the pointer and learns an entry's key through a callback.
  *
- * Layout. An array of 64-byte, cache-line-aligned buckets. A bucket holds 7
- * entry pointers (56 bytes), 7 tag bytes and 1 "passing" byte:
+ * Layout. An array of 64-byte, cache-line-aligned buckets. A bucket is 8
+ * slot words of 64 bits. A slot word holds an entry pointer in its low 48
+ * bits (user-space addresses on x86-64 and AArch64 fit in 47; adding an entry
+ * that does not fit aborts), the slot's tag byte in bits 48-55, and in slot 0
+ * only, the bucket's "passing" byte in bits 56-63:
  *   tag      0 = empty slot; else bits 0-6 are 7 extra hash bits (1..127) and
  *            bit 7 says the entry is displaced (stored past its home bucket).
  *            A lookup compares only entries whose whole tag byte matches, so
@@ -14,11 +17,15 @@
  *   passing  how many entries probed past this bucket when inserted (home at
  *            or before it, stored after it); saturates at 255 and then sticks.
  *            A lookup moves on to the next bucket only while this is non-zero.
+ * Keeping the tags in the pointers' unused bits gives a cache line 8 entries
+ * instead of 7 (tags in a byte array of their own): 8 bytes per slot, not
+ * 9.14, and still one cache line read per bucket probed. The tags are
+ * gathered into one word to be compared at once.
  *
  * Collisions: linear probing between buckets, not chained child buckets. A
  * child bucket costs a whole 64-byte allocation for the 1-2 entries that
  * overflowed, so a chained table cannot get below ~12.5 bytes per key at any
- * fill; linear probing at fill f costs exactly 64 / (7 f) bytes per key and
+ * fill; linear probing at fill f costs exactly 64 / (8 f) bytes per key and
  * needs no allocation besides the array. The classic weakness of linear probing
  * -- deleted entries leave "keep probing" markers that pile up under churn
  * until every lookup walks the whole cluster -- is avoided two ways: the
@@ -29,15 +36,14 @@
  *
  * Index. Bucket = (top 48 hash bits * nbuckets) >> 48, so any bucket count
  * works (not only powers of two) and bucket order is hash order. The table
- * grows when it averages 6 entries per 7-slot bucket (max fill 6/7: 10.7 bytes
- * per key), by x1.2 to x1.5 rather than x2, to a fill between 4/7 and 5/7 at
+ * grows when it averages 7 entries per 8-slot bucket (max fill 7/8: 9.1 bytes
+ * per key), by x1.2 to x1.5 rather than x2, to a fill between 5/8 and 6/8 at
  * an array size that is exactly one of the allocator's size classes (no
- * rounding waste). So the steady-state overhead stays between 10.7 and 16
- * bytes per key (measured: 12.6 at 1M keys) instead of between 10.7 and 21.
- * Max fill is not higher because misses then walk too far: with 7-slot
- * buckets a miss reads ~3.4 buckets on average at 6/7 (~3.9 after long
- * churn) but ~4.6 at 7/8 and ~6.2 at 9/10. Present keys average 1.3 buckets
- * at 6/7, 1.1 at typical fill. Shrinks below 1 entry per bucket.
+ * rounding waste). So the steady-state overhead stays between 9.1 and 12.8
+ * bytes per key (10.5 at 1M keys) instead of between 9.1 and 18. Max fill
+ * is not higher because misses then walk too far (tests/unit/test_table.c
+ * measures the walks under churn at max fill). Shrinks below 1 entry per
+ * bucket.
  *
  * Resize is incremental: a new array is allocated, and each add/remove (and
  * shale_table_rehash_step from the shard timer) migrates 2 buckets of the old
@@ -67,6 +73,28 @@
 
 #define SHALE_TABLE_CURSOR_BITS 48
 
+/* Where a table keeps an entry: read and replace it only through
+ * table_slot_entry and table_slot_set (the word holds the table's own bits
+ * too). */
+struct table_slot {
+    uint64_t word;
+};
+
+#define SHALE_TABLE_ENTRY_MASK ((UINT64_C(1) << 48) - 1)
+
+static inline void *table_slot_entry(const struct table_slot *slot)
+{
+    return (void *)(uintptr_t)(slot->word & SHALE_TABLE_ENTRY_MASK);
+}
+
+/* Stores a new entry pointer with the SAME key (a reallocated or moved
+ * entry) into a slot from find_ref or scan, keeping the table's bits. */
+static inline void table_slot_set(struct table_slot *slot, void *entry)
+{
+    slot->word = (slot->word & ~SHALE_TABLE_ENTRY_MASK) |
+                 ((uint64_t)(uintptr_t)entry & SHALE_TABLE_ENTRY_MASK);
+}
+
 struct table_type {
     /* Key bytes of an entry. */
     struct slice (*entry_key)(const void *entry);
@@ -90,12 +118,12 @@ struct table *shale_table_create(const struct table_type *type, uint64_t hash_se
 void shale_table_destroy(struct table *t, void (*free_entry)(void *entry));
 size_t shale_table_size(const struct table *t);
 
-/* Pointer to the slot holding the entry with this key, or NULL. The caller may
- * read *ref, or store a new entry pointer with the SAME key into it (used when
- * a value is reallocated or moved by defrag). Valid until the next call that
- * adds, removes, clears or rehash-steps (lookups, random and sample do not
- * move entries). */
-void **shale_table_find_ref(struct table *t, const void *key, size_t len);
+/* The slot holding the entry with this key, or NULL. The caller may read the
+ * entry, or store a new entry pointer with the SAME key into it (used when a
+ * value is reallocated or moved by defrag): table_slot_entry/_set. Valid
+ * until the next call that adds, removes, clears or rehash-steps (lookups,
+ * random and sample do not move entries). */
+struct table_slot *shale_table_find_ref(struct table *t, const void *key, size_t len);
 void *shale_table_find(struct table *t, const void *key, size_t len);
 /* Starts loading the bucket where key would live, so a lookup a little
  * later finds it in cache (the shard does this for a batch of commands). */
@@ -112,8 +140,8 @@ void shale_table_clear(struct table *t, void (*free_entry)(void *entry));
  * Start with 0. fn gets a pointer to the slot so it may replace the entry
  * (same key). fn must not add or remove entries. A cursor that is not below
  * 2^SHALE_TABLE_CURSOR_BITS ends the scan (returns 0 at once). */
-uint64_t shale_table_scan(struct table *t, uint64_t cursor, void (*fn)(void *ctx, void **entry_ref),
-                          void *ctx);
+uint64_t shale_table_scan(struct table *t, uint64_t cursor,
+                          void (*fn)(void *ctx, struct table_slot *entry_ref), void *ctx);
 
 /* A uniformly random entry (or NULL when empty); *rng is the caller's PRNG
  * state (any value; the table advances it). */

@@ -49,8 +49,8 @@ int shale_watch_token_stale(struct watch_token *tok, int64_t now_ms)
 /* Lowers the token's expiry to key's expire time if the key is live now. */
 static void note_expiry(struct exec_ctx *x, int db, struct slice key, struct watch_token *tok)
 {
-    struct kobj **ref = shale_keyspace_ref(x->ks, db, key);
-    int64_t expires = ref ? shale_kobj_expire(*ref) : KOBJ_NO_EXPIRE;
+    struct table_slot *ref = shale_keyspace_ref(x->ks, db, key);
+    int64_t expires = ref ? shale_kobj_expire(keyspace_obj(ref)) : KOBJ_NO_EXPIRE;
     if (expires == KOBJ_NO_EXPIRE || expires <= x->now_ms)
         return; /* absent, persistent, or already expired: nothing to wait for */
     int64_t cur = atomic_load_explicit(&tok->expires_at_ms, memory_order_relaxed);

@@ -89,7 +89,7 @@ static void put_string(struct keyspace *ks, int id, int db, int gen, int ttl)
     struct slice k = key_of(id, kb);
     struct slice v = {vb, string_value(id, gen, vb)};
     struct kobj *o = shale_kobj_new_string(k, v, ttl ? FAR_FUTURE : KOBJ_NO_EXPIRE);
-    struct kobj **ref = shale_keyspace_find(ks, db, k, 0);
+    struct table_slot *ref = shale_keyspace_find(ks, db, k, 0);
     if (ref)
         shale_keyspace_replace(ks, db, ref, o);
     else
@@ -128,9 +128,9 @@ static void check_all(struct keyspace *ks)
             continue;
         want[m->db]++;
         struct slice k = key_of(id, kb);
-        struct kobj **ref = shale_keyspace_ref(ks, m->db, k);
+        struct table_slot *ref = shale_keyspace_ref(ks, m->db, k);
         EXPECT(ref, "key:%d missing from db %d", id, m->db);
-        struct kobj *o = *ref;
+        struct kobj *o = keyspace_obj(ref);
         struct slice got_key = shale_kobj_key(o);
         EXPECT(got_key.len == k.len && !memcmp(got_key.ptr, k.ptr, k.len), "key:%d name", id);
         if (m->kind == K_STRING) {
@@ -163,7 +163,7 @@ static void remember_addresses(struct keyspace *ks)
     char kb[32];
     for (int id = 0; id < MAX_KEYS; id++)
         if (model[id].kind != K_NONE)
-            model[id].seen = *shale_keyspace_ref(ks, model[id].db, key_of(id, kb));
+            model[id].seen = keyspace_obj(shale_keyspace_ref(ks, model[id].db, key_of(id, kb)));
 }
 
 /* The initial keyspace: ids 0..2999 strings (every 5th with a TTL), 3000..
@@ -231,7 +231,8 @@ static void test_quiet_cycle_moves_everything(void **state)
     char kb[32];
     for (int id = 0; id < MAX_KEYS; id++)
         if (model[id].kind != K_NONE)
-            EXPECT(*shale_keyspace_ref(fx->ks, model[id].db, key_of(id, kb)) != model[id].seen,
+            EXPECT(keyspace_obj(shale_keyspace_ref(fx->ks, model[id].db, key_of(id, kb))) !=
+                       model[id].seen,
                    "key:%d was not moved", id);
     struct defrag_counts c;
     shale_defrag_counts(fx->w, &c);
@@ -333,7 +334,8 @@ static void test_abandoned_cycle(void **state)
     char kb[32];
     for (int id = 0; id < MAX_KEYS; id++)
         if (model[id].kind != K_NONE)
-            EXPECT(*shale_keyspace_ref(fx->ks, model[id].db, key_of(id, kb)) != model[id].seen,
+            EXPECT(keyspace_obj(shale_keyspace_ref(fx->ks, model[id].db, key_of(id, kb))) !=
+                       model[id].seen,
                    "key:%d was not moved by the second cycle", id);
 }
 

@@ -80,9 +80,9 @@ static size_t bytes_like(struct keyspace *ks, int db, const char *prefix, size_t
     char buf[32];
     size_t sum = 0;
     for (size_t i = 0; i < total; i++) {
-        struct kobj **ref = shale_keyspace_peek(ks, db, key_of(buf, prefix, i), NOW);
+        struct table_slot *ref = shale_keyspace_peek(ks, db, key_of(buf, prefix, i), NOW);
         assert_non_null(ref);
-        sum += shale_kobj_alloc_size(*ref);
+        sum += shale_kobj_alloc_size(keyspace_obj(ref));
     }
     return sum / total * n;
 }
@@ -97,9 +97,9 @@ static void test_counted_bytes(void **state)
     long long empty = shale_mem_counted_bytes();
     add_keys(ks, 0, "k", 1000, NOW, KOBJ_NO_EXPIRE);
     char buf[32];
-    struct kobj **ref = shale_keyspace_peek(ks, 0, key_of(buf, "k", 7), NOW);
+    struct table_slot *ref = shale_keyspace_peek(ks, 0, key_of(buf, "k", 7), NOW);
     assert_non_null(ref);
-    long long one = (long long)shale_kobj_alloc_size(*ref);
+    long long one = (long long)shale_kobj_alloc_size(keyspace_obj(ref));
     long long full = shale_mem_counted_bytes();
     assert_int_equal(shale_keyspace_delete(ks, 0, key_of(buf, "k", 7)), 1);
     EXPECT(full - shale_mem_counted_bytes() >= one,
@@ -107,9 +107,11 @@ static void test_counted_bytes(void **state)
            full - shale_mem_counted_bytes());
     /* A value grown in place is counted at its new size. */
     ref = shale_keyspace_find(ks, 0, key_of(buf, "k", 8), NOW);
-    long long mid = shale_mem_counted_bytes(), old = (long long)shale_kobj_alloc_size(*ref);
-    keyspace_moved(ref, shale_kobj_string_resize(*ref, 5000));
-    assert_int_equal(shale_mem_counted_bytes() - mid, (long long)shale_kobj_alloc_size(*ref) - old);
+    long long mid = shale_mem_counted_bytes(),
+              old = (long long)shale_kobj_alloc_size(keyspace_obj(ref));
+    keyspace_moved(ref, shale_kobj_string_resize(keyspace_obj(ref), 5000));
+    assert_int_equal(shale_mem_counted_bytes() - mid,
+                     (long long)shale_kobj_alloc_size(keyspace_obj(ref)) - old);
     shale_keyspace_flush(ks, -1);
     EXPECT(shale_mem_counted_bytes() == empty,
            "an emptied keyspace holds what it held when created (%lld), holds %lld", empty,
@@ -193,8 +195,8 @@ static void test_allkeys_lfu(void **state)
     for (int round = 0; round < 3; round++)
         for (size_t i = 0; i < NKEYS / 4; i++)
             assert_non_null(shale_keyspace_find(ks, 1, key_of(buf, "hot", i), NOW));
-    struct kobj **ref = shale_keyspace_peek(ks, 1, key_of(buf, "hot", 3), NOW);
-    EXPECT(shale_keyspace_lfu_freq(ks, *ref, NOW) > LFU_INIT_VAL,
+    struct table_slot *ref = shale_keyspace_peek(ks, 1, key_of(buf, "hot", 3), NOW);
+    EXPECT(shale_keyspace_lfu_freq(ks, keyspace_obj(ref), NOW) > LFU_INIT_VAL,
            "a key read 3 times has a counter above %d", LFU_INIT_VAL);
     struct evict_config cfg = config_for(EVICT_ALLKEYS_LFU);
     uint64_t limit = limit_minus(bytes_like(ks, 0, "old", NKEYS, NKEYS / 2));

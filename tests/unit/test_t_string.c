@@ -133,13 +133,13 @@ static struct slice slice_of(const char *s)
  * too long to spell out. */
 static char *get_value(struct fx *f, const char *key, size_t *len)
 {
-    struct kobj **ref = shale_keyspace_find(f->x.ks, f->db, slice_of(key), f->x.now_ms);
+    struct table_slot *ref = shale_keyspace_find(f->x.ks, f->db, slice_of(key), f->x.now_ms);
     struct slice v;
     char *copy;
 
     if (!ref)
         return NULL;
-    v = shale_kobj_string(*ref);
+    v = shale_kobj_string(keyspace_obj(ref));
     copy = shale_malloc(v.len + 1);
     memcpy(copy, v.ptr, v.len);
     copy[v.len] = '\0';
@@ -172,9 +172,9 @@ static void add_fake_hash(struct fx *f)
 static void unfake_hashes(struct fx *f)
 {
     for (int db = 0; db < 16; db++) {
-        struct kobj **ref = shale_keyspace_find(f->x.ks, db, slice_of(FAKE_HASH), f->x.now_ms);
-        if (ref && shale_kobj_type(*ref) == KOBJ_HASH) {
-            uint8_t *b = (uint8_t *)*ref;
+        struct table_slot *ref = shale_keyspace_find(f->x.ks, db, slice_of(FAKE_HASH), f->x.now_ms);
+        if (ref && shale_kobj_type(keyspace_obj(ref)) == KOBJ_HASH) {
+            uint8_t *b = (uint8_t *)keyspace_obj(ref);
             b[0] = (uint8_t)((b[0] & 0xf0) | KOBJ_STRING);
         }
     }
