@@ -68,6 +68,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "server/slice.h"
 
@@ -91,8 +92,9 @@ static inline void *table_slot_entry(const struct table_slot *slot)
  * entry) into a slot from find_ref or scan, keeping the table's bits. */
 static inline void table_slot_set(struct table_slot *slot, void *entry)
 {
-    slot->word = (slot->word & ~SHALE_TABLE_ENTRY_MASK) |
-                 ((uint64_t)(uintptr_t)entry & SHALE_TABLE_ENTRY_MASK);
+    if ((uint64_t)(uintptr_t)entry & ~SHALE_TABLE_ENTRY_MASK)
+        abort(); /* an address above 2^48 cannot be kept in a slot */
+    slot->word = (slot->word & ~SHALE_TABLE_ENTRY_MASK) | (uint64_t)(uintptr_t)entry;
 }
 
 struct table_type {
