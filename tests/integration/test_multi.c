@@ -197,6 +197,20 @@ static void test_watch(void **state)
     redisFree(other);
 }
 
+/* MULTI, PING, EXEC: EXEC runs it (runs = 1) or aborts with nil (0). */
+static void expect_exec(redisContext *c, int runs, const char *what)
+{
+    shale_test_assert_status(c, "OK", "MULTI");
+    shale_test_assert_status(c, "QUEUED", "PING");
+    if (!runs) {
+        shale_test_assert_nil(c, "EXEC");
+        return;
+    }
+    redisReply *r = shale_test_command(c, "EXEC");
+    shale_test_expect_array(r, 1, what);
+    freeReplyObject(r);
+}
+
 /* Expiry is a write for WATCH (Redis 7): a key live at WATCH that expires
  * before EXEC fails it, whether or not anything deleted it yet; a key that
  * had expired before WATCH does not, until it is written. */
@@ -208,39 +222,27 @@ static void test_watch_expiry(void **state)
     shale_test_assert_status(c, "OK", "SET e1 v PX 100");
     shale_test_assert_status(c, "OK", "WATCH e1 e2 e3");
     shale_test_sleep_ms(150);
-    shale_test_assert_status(c, "OK", "MULTI");
-    shale_test_assert_status(c, "QUEUED", "PING");
-    shale_test_assert_nil(c, "EXEC");
+    expect_exec(c, 0, "EXEC after a watched key expired");
 
     /* The same after the key was looked up (lazy expiry deleted it). */
     shale_test_assert_status(c, "OK", "SET e1 v PX 100");
     shale_test_assert_status(c, "OK", "WATCH e1");
     shale_test_sleep_ms(150);
     shale_test_assert_nil(c, "GET e1");
-    shale_test_assert_status(c, "OK", "MULTI");
-    shale_test_assert_nil(c, "EXEC");
+    expect_exec(c, 0, "EXEC after a watched key expired and was read");
 
-    /* Expired before WATCH: nothing changes by EXEC. */
     shale_test_assert_status(c, "OK", "SET e2 v PX 1");
     shale_test_sleep_ms(20);
     shale_test_assert_status(c, "OK", "WATCH e2");
-    shale_test_assert_status(c, "OK", "MULTI");
-    shale_test_assert_status(c, "QUEUED", "PING");
-    redisReply *r = shale_test_command(c, "EXEC");
-    shale_test_expect_array(r, 1, "EXEC on a key that had expired before WATCH");
-    freeReplyObject(r);
+    expect_exec(c, 1, "EXEC on a key that had expired before WATCH");
 
     /* A TTL far away does not fail EXEC; removing it is a write. */
     shale_test_assert_status(c, "OK", "SET e3 v EX 1000");
     shale_test_assert_status(c, "OK", "WATCH e3");
-    shale_test_assert_status(c, "OK", "MULTI");
-    r = shale_test_command(c, "EXEC");
-    shale_test_expect_array(r, 0, "EXEC on a key with a distant TTL");
-    freeReplyObject(r);
+    expect_exec(c, 1, "EXEC on a key with a distant TTL");
     shale_test_assert_status(c, "OK", "WATCH e3");
     shale_test_assert_int(other, 1, "PERSIST e3");
-    shale_test_assert_status(c, "OK", "MULTI");
-    shale_test_assert_nil(c, "EXEC");
+    expect_exec(c, 0, "EXEC after PERSIST of a watched key");
     redisFree(other);
 }
 
