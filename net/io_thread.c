@@ -42,7 +42,7 @@ struct io_thread *shale_io_thread_create(int index, struct server *srv)
     t->stats.latency = shale_latency_create(shale_command_count());
 
     int ns = srv->nshards;
-    shale_txn_setup(&t->txn, ns);
+    shale_txn_setup(&t->txn, ns, srv->nio == 1);
     t->to_shard = shale_calloc((size_t)ns, sizeof(*t->to_shard));
     t->from_shard = shale_calloc((size_t)ns, sizeof(*t->from_shard));
     t->shard_wakers = shale_calloc((size_t)ns, sizeof(*t->shard_wakers));

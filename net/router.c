@@ -235,7 +235,7 @@ static void split_by_key(struct io_thread *t, struct request *r, int step)
     }
     if (r->parent)
         shale_router_send_parts(t, r); /* inside EXEC: the shards are held already */
-    else if (t->srv->nio == 1)
+    else if (t->txn.sequenced)
         shale_router_submit_parts(t, r); /* in sequence: see sequenced_parts_are_atomic */
     else
         send_atomic(t, r);

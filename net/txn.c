@@ -10,9 +10,10 @@
 #include "server/mem.h"
 #include "server/server.h"
 
-void shale_txn_setup(struct txn_coord *x, int nshards)
+void shale_txn_setup(struct txn_coord *x, int nshards, int sole_sender)
 {
     memset(x, 0, sizeof(*x));
+    x->sequenced = sole_sender;
     x->want = shale_calloc((size_t)nshards, 1);
     x->hold = shale_calloc((size_t)nshards, sizeof(*x->hold));
     x->release = shale_calloc((size_t)nshards, sizeof(*x->release));

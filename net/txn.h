@@ -44,14 +44,17 @@ struct txn_coord {
     int sending;                             /* inside the loop that sends the rest */
     uint32_t unfinished;                     /* atomic requests of the batch still running */
     int has_exec;                            /* the batch (acquired or running) holds an EXEC */
-    int next;                                /* the shard whose HOLD is out */
-    uint8_t *want;                           /* [nshards] the batch needs this shard */
-    struct request *hold;                    /* [nshards] HOLD messages, reused */
-    struct request *release;                 /* [nshards] RELEASE messages, reused */
-    uint64_t batches;                        /* batches run (INFO) */
+    int sequenced;           /* this thread is the shards' only sender: splits need no holds */
+    int next;                /* the shard whose HOLD is out */
+    uint8_t *want;           /* [nshards] the batch needs this shard */
+    struct request *hold;    /* [nshards] HOLD messages, reused */
+    struct request *release; /* [nshards] RELEASE messages, reused */
+    uint64_t batches;        /* batches run (INFO) */
 };
 
-void shale_txn_setup(struct txn_coord *x, int nshards);
+/* sole_sender: the only I/O thread, so every shard has one inbound ring
+ * and split commands are sequenced instead of held (net/router.c). */
+void shale_txn_setup(struct txn_coord *x, int nshards, int sole_sender);
 void shale_txn_teardown(struct txn_coord *x);
 
 /* Queues r for the next batch (r->txn says how it takes part). */

@@ -766,6 +766,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct fuzz_input sched = {data, 4, 0};
     struct fuzz_input prog = {data + 4, size - 4, 0};
     fx.cfg.client_max_inflight = 1 + data[0] % 48;
+    /* Split commands sequenced (the server's mode with one I/O thread) or
+     * in held batches (its mode with several): both paths are fuzzed. */
+    t->txn.sequenced = (data[0] / 48) & 1;
     exec_setup(data[1] | (uint64_t)data[2] << 8);
     model_clear(-1);
     build_program(&prog);

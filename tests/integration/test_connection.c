@@ -563,6 +563,8 @@ static void test_info_sections(void **state)
 {
     redisContext *c = shale_test_connect(server);
     redisContext *second = shale_test_connect(server);
+    /* connect() returns before the server has accepted: a reply proves it has. */
+    shale_test_assert_status(second, "PONG", "PING");
 
     char *text = info(c, "server");
     assert_true(strncmp(text, "# Server\r\n", 10) == 0);
