@@ -35,7 +35,8 @@
 /* A remove re-hashes at most this many entries, looking at most this many
  * buckets ahead, while pulling displaced entries back into the hole it opened
  * (each costs a read of the entry; those of one bucket are read in parallel).
- * Measured under churn at fill 6/7: 0.47 re-hashes per remove on average;
+ * Measured under churn at fill 6/7 with 7-slot buckets: 0.47 re-hashes per
+ * remove on average;
  * limits of 8/3 let miss walks grow from 3.4 to 6.2 buckets, 32/8 to 4.3. */
 #define TABLE_BACKFILL_BUDGET 32
 #define TABLE_BACKFILL_REACH  8
@@ -411,8 +412,8 @@ static void finish_rehash(struct table *t)
         ;
 }
 
-/* Bucket count for `count` entries: at most count/4 buckets (fill 4/7), at
- * least count/5 (fill 5/7), and a size the allocator has a class for.
+/* Bucket count for `count` entries: at most count/5 buckets (fill 5/8), at
+ * least count/6 (fill 6/8), and a size the allocator has a class for.
  * jemalloc's classes are 4 per doubling (2^k * 5/4, 6/4, 7/4, 8/4) and it
  * rounds a request up to one, so asking for 1.5x could cost up to 1.9x;
  * rounding down to that grid ourselves keeps growth between x1.2 and x1.5.
@@ -455,7 +456,7 @@ static void start_resize(struct table *t, size_t count)
 }
 
 /* Makes room for one more entry in cur. A growth rehash always finishes
- * first (a new array has room for 1.2 more entries per old bucket, a step
+ * first (a new array has room for 1.4 more entries per old bucket, a step
  * migrates at least 2 buckets per add), so finish_rehash is a safety net. */
 static void reserve_one(struct table *t)
 {

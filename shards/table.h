@@ -47,11 +47,12 @@
  *
  * Resize is incremental: a new array is allocated, and each add/remove (and
  * shale_table_rehash_step from the shard timer) migrates 2 buckets of the old
- * one, at most 14 entries of work. Lookups check both arrays meanwhile but
+ * one, at most 16 entries of work. Lookups check both arrays meanwhile but
  * never move entries, so a slot pointer from find_ref stays valid across
  * lookups. A new array is sized so that adds cannot outrun the migration: a
- * grown one has room for 3 more entries per old bucket, a shrunk one for one
- * add per 2 old buckets, and every add migrates at least 2 old buckets.
+ * grown one (x1.2 or more) has room for at least 1.4 more entries per old
+ * bucket, a shrunk one for one add per 2 old buckets, and every add migrates
+ * at least 2 old buckets.
  *
  * SCAN. Because bucket order is hash order, the cursor is simply a position
  * in 48-bit hash space: a call returns the entries of the bucket holding that
