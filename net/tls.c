@@ -14,6 +14,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -168,6 +169,32 @@ static void log_certificate(SSL_CTX *ctx, const char *what)
     ERR_clear_error();
 }
 
+/* OpenSSL fills a certificate's extension cache (key identifiers,
+ * purposes) on its first use, under that certificate's lock, but readers
+ * test the "filled" flag without the lock. Two handshakes on two I/O threads
+ * verifying clients against a CA certificate nobody had used yet therefore
+ * race: one writes the subject key identifier while the other compares it
+ * (make tsan found it right after a reload). Filling every cache here, on
+ * the thread that builds the context and before any handshake can see it,
+ * leaves nothing to fill later. A tls-ca-cert-dir is read lazily by
+ * OpenSSL, under the store's lock; its certificates are not warmed. */
+static void warm_certificate_caches(SSL_CTX *ctx)
+{
+    STACK_OF(X509_OBJECT) *objects = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+    for (int i = 0; i < sk_X509_OBJECT_num(objects); i++) {
+        X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objects, i));
+        if (x)
+            X509_check_purpose(x, -1, 0);
+    }
+    X509 *own = SSL_CTX_get0_certificate(ctx);
+    if (own)
+        X509_check_purpose(own, -1, 0);
+    STACK_OF(X509) *chain = NULL;
+    if (SSL_CTX_get0_chain_certs(ctx, &chain) && chain)
+        for (int i = 0; i < sk_X509_num(chain); i++)
+            X509_check_purpose(sk_X509_value(chain, i), -1, 0);
+}
+
 /* A context from the current tls-* options, or NULL with the reason. The
  * same checks and wording as Redis's tlsConfigure. */
 static SSL_CTX *build_ctx(const struct config *cfg, char *why, size_t whylen)
@@ -266,6 +293,7 @@ static SSL_CTX *build_ctx(const struct config *cfg, char *why, size_t whylen)
         snprintf(why, whylen, "Failed to configure ciphersuites: %s", err);
         goto fail;
     }
+    warm_certificate_caches(ctx);
     ERR_clear_error();
     return ctx;
 fail:
