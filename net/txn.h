@@ -44,12 +44,12 @@ struct txn_coord {
     int sending;                             /* inside the loop that sends the rest */
     uint32_t unfinished;                     /* atomic requests of the batch still running */
     int has_exec;                            /* the batch (acquired or running) holds an EXEC */
-    int sequenced;           /* this thread is the shards' only sender: splits need no holds */
-    int next;                /* the shard whose HOLD is out */
-    uint8_t *want;           /* [nshards] the batch needs this shard */
-    struct request *hold;    /* [nshards] HOLD messages, reused */
-    struct request *release; /* [nshards] RELEASE messages, reused */
-    uint64_t batches;        /* batches run (INFO) */
+    int sequenced;                           /* sole sender to the shards: splits need no holds */
+    int next;                                /* the shard whose HOLD is out */
+    uint8_t *want;                           /* [nshards] the batch needs this shard */
+    struct request *hold;                    /* [nshards] HOLD messages, reused */
+    struct request *release;                 /* [nshards] RELEASE messages, reused */
+    uint64_t batches;                        /* batches run (INFO) */
 };
 
 /* sole_sender: the only I/O thread, so every shard has one inbound ring

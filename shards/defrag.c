@@ -207,8 +207,9 @@ static int run_later(struct defrag_walk *w)
         struct defrag_later *l = &w->later[w->later_head];
         struct table_slot *ref = shale_keyspace_ref(w->ks, l->db, (struct slice){l->name, l->len});
         struct hash *h = NULL;
-        if (ref && shale_kobj_type(keyspace_obj(ref)) == KOBJ_HASH) {
-            h = shale_kobj_ptr(keyspace_obj(ref));
+        struct kobj *o = ref ? keyspace_obj(ref) : NULL;
+        if (o && shale_kobj_type(o) == KOBJ_HASH) {
+            h = shale_kobj_ptr(o);
             if (shale_hash_encoding(h) != HASH_ENC_TABLE)
                 h = NULL; /* replaced by a small hash since */
         }

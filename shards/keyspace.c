@@ -110,12 +110,12 @@ struct table_slot *shale_keyspace_find(struct keyspace *ks, int db, struct slice
     struct table_slot *ref = find_live(ks, db, key, now_ms);
     if (!ref)
         return NULL;
+    struct kobj *o = keyspace_obj(ref);
     if (ks->lfu)
-        shale_kobj_set_lru(keyspace_obj(ref),
-                           shale_lfu_touch(shale_kobj_lru(keyspace_obj(ref)), now_ms,
-                                           ks->lfu_log_factor, ks->lfu_decay_time, &ks->rng));
-    else if (shale_kobj_lru(keyspace_obj(ref)) != ks->lru_now) /* a store at most once a second */
-        shale_kobj_set_lru(keyspace_obj(ref), ks->lru_now);
+        shale_kobj_set_lru(o, shale_lfu_touch(shale_kobj_lru(o), now_ms, ks->lfu_log_factor,
+                                              ks->lfu_decay_time, &ks->rng));
+    else if (shale_kobj_lru(o) != ks->lru_now) /* a store at most once a second */
+        shale_kobj_set_lru(o, ks->lru_now);
     return ref;
 }
 
@@ -224,9 +224,10 @@ void shale_keyspace_replace(struct keyspace *ks, int db, struct table_slot *ref,
     struct db *d = &ks->dbs[db];
     /* Like Redis's dbSetValue: an overwrite keeps the key's access
      * frequency under LFU (the lookup before it already counted). */
-    uint32_t bits = ks->lfu ? shale_kobj_lru(keyspace_obj(ref)) : ks->lru_now;
-    forget(d, keyspace_obj(ref));
-    shale_kobj_free(keyspace_obj(ref));
+    struct kobj *old = keyspace_obj(ref);
+    uint32_t bits = ks->lfu ? shale_kobj_lru(old) : ks->lru_now;
+    forget(d, old);
+    shale_kobj_free(old);
     keyspace_moved(ref, o);
     shale_kobj_set_lru(o, bits);
     if (shale_kobj_expire(o) != KOBJ_NO_EXPIRE)
@@ -236,8 +237,9 @@ void shale_keyspace_replace(struct keyspace *ks, int db, struct table_slot *ref,
 void shale_keyspace_set_expire(struct keyspace *ks, int db, struct table_slot *ref, int64_t ms)
 {
     struct db *d = &ks->dbs[db];
-    int had = shale_kobj_expire(keyspace_obj(ref)) != KOBJ_NO_EXPIRE;
-    keyspace_moved(ref, shale_kobj_set_expire(keyspace_obj(ref), ms));
+    struct kobj *o = keyspace_obj(ref);
+    int had = shale_kobj_expire(o) != KOBJ_NO_EXPIRE;
+    keyspace_moved(ref, shale_kobj_set_expire(o, ms));
     d->expires += (uint64_t)(ms >= 0) - (uint64_t)had;
 }
 

@@ -107,11 +107,11 @@ static inline uint8_t tag_at(const struct table_bucket *b, int i)
     return (uint8_t)(b->slots[i].word >> TABLE_TAG_SHIFT);
 }
 
+/* table_slot_set checks that the entry fits. */
 static inline void put_slot(struct table_bucket *b, int i, uint8_t tag, void *entry)
 {
-    TABLE_ASSERT(((uintptr_t)entry & ~SHALE_TABLE_ENTRY_MASK) == 0);
-    b->slots[i].word = (b->slots[i].word & TABLE_TOP_BYTE) | ((uint64_t)tag << TABLE_TAG_SHIFT) |
-                       (uint64_t)(uintptr_t)entry;
+    b->slots[i].word = (b->slots[i].word & TABLE_TOP_BYTE) | ((uint64_t)tag << TABLE_TAG_SHIFT);
+    table_slot_set(&b->slots[i], entry);
 }
 
 static inline void clear_slot(struct table_bucket *b, int i)
