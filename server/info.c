@@ -81,9 +81,15 @@ void shale_info_sample_memory(struct server *srv, struct info_rates *rates)
     shale_mem_stats_refresh();
     struct mem_stats total;
     shale_mem_total_stats(&total);
-    for (int i = 0; i < srv->nshards; i++)
+    uint64_t cells_free = 0;
+    for (int i = 0; i < srv->nshards; i++) {
         shale_shard_publish_memory(srv->shards[i]);
-    atomic_store_explicit(&rates->mem_allocated, total.allocated, memory_order_relaxed);
+        cells_free += atomic_load_explicit(&shale_shard_stats(srv->shards[i])->mem_cells_free,
+                                           memory_order_relaxed);
+    }
+    /* Free cells are left out of allocated, as in each shard's figures. */
+    uint64_t allocated = total.allocated > cells_free ? total.allocated - cells_free : 0;
+    atomic_store_explicit(&rates->mem_allocated, allocated, memory_order_relaxed);
     atomic_store_explicit(&rates->mem_active, total.active, memory_order_relaxed);
     atomic_store_explicit(&rates->mem_resident, total.resident, memory_order_relaxed);
 }
@@ -294,7 +300,7 @@ static void section_shale(struct server *srv, struct resp_buf *out)
             out,
             "shard%d:keys=%llu,commands=%llu,used_memory=%llu,active=%llu,resident=%llu,"
             "frag_ratio=%.2f,frag_bytes=%lld,keyspace_bytes=%llu,maxmemory=%llu,"
-            "evicted_keys=%llu\r\n",
+            "evicted_keys=%llu,cells_free=%llu\r\n",
             s, (unsigned long long)keys,
             (unsigned long long)atomic_load_explicit(&st->commands, memory_order_relaxed),
             (unsigned long long)allocated, (unsigned long long)active,
@@ -302,7 +308,8 @@ static void section_shale(struct server *srv, struct resp_buf *out)
             ratio(active, allocated), (long long)active - (long long)allocated,
             (unsigned long long)atomic_load_explicit(&st->mem_keyspace, memory_order_relaxed),
             (unsigned long long)shale_info_shard_maxmemory(srv, s),
-            (unsigned long long)atomic_load_explicit(&st->evicted_keys, memory_order_relaxed));
+            (unsigned long long)atomic_load_explicit(&st->evicted_keys, memory_order_relaxed),
+            (unsigned long long)atomic_load_explicit(&st->mem_cells_free, memory_order_relaxed));
     }
     shale_defrag_governor_info_shards(srv->defrag, out);
 }

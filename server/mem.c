@@ -118,6 +118,15 @@ void shale_free_counted(void *ptr)
     free(ptr);
 }
 
+void *shale_malloc_aligned_counted(size_t align, size_t size)
+{
+    void *ptr = NULL;
+    if (posix_memalign(&ptr, align, size ? size : 1) != 0)
+        out_of_memory(size);
+    counted_bytes += (long long)malloc_usable_size(ptr);
+    return ptr;
+}
+
 long long shale_mem_counted_bytes(void)
 {
     return counted_bytes;

@@ -33,6 +33,9 @@ void *shale_malloc_counted(size_t size);
 void *shale_calloc_counted(size_t count, size_t size);
 void *shale_realloc_counted(void *ptr, size_t size);
 void shale_free_counted(void *ptr);
+/* Counted, aligned to `align` (a power of two), not zeroed; freed with
+ * shale_free_counted. */
+void *shale_malloc_aligned_counted(size_t align, size_t size);
 /* This thread's count (see above); any thread, for its own count. */
 long long shale_mem_counted_bytes(void);
 

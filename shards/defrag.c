@@ -9,8 +9,10 @@
 #include "server/clock.h"
 #include "server/defrag_hint.h"
 #include "server/mem.h"
+#include "shards/cells.h"
 #include "shards/expire.h"
 #include "shards/hash.h"
+#include "shards/hash_entry.h"
 #include "shards/keyspace.h"
 #include "shards/object.h"
 
@@ -60,8 +62,36 @@ struct defrag_walk {
     struct table_slot *batch[DEFRAG_KEY_BATCH];
     size_t nbatch;
 
+    struct defrag_movers movers; /* for hash entries: move_one, move_cell */
     struct defrag_counts counts;
 };
+
+/* The `move` every hook gets: ask the hint, move or leave, count. */
+static void *move_one(void *ptr, void *ctx)
+{
+    struct defrag_walk *w = ctx;
+    uint8_t go;
+    shale_defrag_hint_decide(w->hint, &ptr, 1, &go);
+    if (!go) {
+        w->counts.misses++;
+        return NULL;
+    }
+    w->counts.hits++;
+    return shale_mem_defrag_move(ptr, w->arena);
+}
+
+/* A cell moves when its page is being evacuated (shards/cells.h), or
+ * always in a DEFRAG=force build. */
+static void *move_cell(void *cell, void *ctx)
+{
+    struct defrag_walk *w = ctx;
+    if (!w->hint->always && !shale_cell_evacuating(cell)) {
+        w->counts.misses++;
+        return NULL;
+    }
+    w->counts.hits++;
+    return shale_cell_move(cell);
+}
 
 struct defrag_walk *shale_defrag_walk_create(struct keyspace *ks, struct expire_state *expire,
                                              const struct defrag_hint *hint, unsigned arena)
@@ -72,6 +102,7 @@ struct defrag_walk *shale_defrag_walk_create(struct keyspace *ks, struct expire_
     w->hint = hint;
     w->arena = arena;
     w->stage = STAGE_DONE;
+    w->movers = (struct defrag_movers){move_one, move_cell, w};
     return w;
 }
 
@@ -89,20 +120,6 @@ void shale_defrag_walk_destroy(struct defrag_walk *w)
     later_clear(w);
     shale_free(w->later);
     shale_free(w);
-}
-
-/* The `move` every hook gets: ask the hint, move or leave, count. */
-static void *move_one(void *ptr, void *ctx)
-{
-    struct defrag_walk *w = ctx;
-    uint8_t go;
-    shale_defrag_hint_decide(w->hint, &ptr, 1, &go);
-    if (!go) {
-        w->counts.misses++;
-        return NULL;
-    }
-    w->counts.hits++;
-    return shale_mem_defrag_move(ptr, w->arena);
 }
 
 static void later_push(struct defrag_walk *w, int db, struct slice key, uint64_t cursor)
@@ -142,7 +159,7 @@ static void defrag_value(struct defrag_walk *w, struct kobj *o)
     }
     uint64_t cursor = 0;
     for (int step = 1;; step++) {
-        cursor = shale_hash_defrag_entries(moved, cursor, move_one, w);
+        cursor = shale_hash_defrag_entries(moved, cursor, &w->movers);
         if (!cursor)
             return;
         if (step % DEFRAG_LATER_STEPS == 0 && must_stop(w)) {
@@ -215,7 +232,7 @@ static int run_later(struct defrag_walk *w)
         }
         while (h) {
             for (int step = 0; step < DEFRAG_LATER_STEPS && (l->cursor || step == 0); step++)
-                l->cursor = shale_hash_defrag_entries(h, l->cursor, move_one, w);
+                l->cursor = shale_hash_defrag_entries(h, l->cursor, &w->movers);
             if (!l->cursor)
                 break;
             if (must_stop(w))
@@ -253,6 +270,7 @@ static int walk_keys(struct defrag_walk *w)
 void shale_defrag_cycle_start(struct defrag_walk *w, size_t max_scan_fields)
 {
     later_clear(w);
+    shale_cell_heap_evacuate_begin();
     w->active = 1;
     w->stage = STAGE_KEYS;
     w->db = 0;
@@ -293,6 +311,7 @@ int shale_defrag_cycle_run(struct defrag_walk *w, int64_t deadline_us, int (*yie
 void shale_defrag_cycle_end(struct defrag_walk *w)
 {
     later_clear(w);
+    shale_cell_heap_evacuate_end();
     w->active = 0;
     w->stage = STAGE_DONE;
 }

@@ -10,7 +10,8 @@
  *            key object (its string value is embedded in it), the fixed
  *            table slot; a hash's value -- compact blob, or table header,
  *            table and bucket arrays, and every entry of both layouts (the
- *            separate value block, then the field block) -- right away when
+ *            separate value block, then the field block, a cell when it is
+ *            one: its page decides, shards/cells.h) -- right away when
  *            it has at most active-defrag-max-scan-fields fields (and the
  *            call need not stop half-way through) ...
  *   LATER    ... else by key name, a few hash-table scan steps at a time
@@ -22,7 +23,9 @@
  *   EXPIRE   the expiry state (it keeps positions, never key pointers).
  * Between two calls the walk holds no pointer into the keyspace -- only
  * cursors and copied key names -- so anything a command does in between is
- * safe. Within a call nothing else runs on the shard.
+ * safe. Within a call nothing else runs on the shard. A cycle's start takes
+ * the shard's sparse cell pages out of service and its end puts back what
+ * is left of them (shale_cell_heap_evacuate_begin/end).
  *
  * Shard thread only. Allocates only the copied names of deferred keys. */
 #ifndef SHALE_DEFRAG_H

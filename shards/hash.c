@@ -371,23 +371,15 @@ void shale_hash_defrag_table(struct hash *h, void *(*move)(void *ptr, void *ctx)
     enc->table = shale_table_defrag(enc->table, move, ctx);
 }
 
-struct defrag_visit {
-    void *(*move)(void *ptr, void *ctx);
-    void *ctx;
-};
-
 static void defrag_entry(void *arg, struct table_slot *ref)
 {
-    struct defrag_visit *d = arg;
     /* The entry keeps its field, so the slot stays valid for it. */
-    table_slot_set(ref, shale_hash_entry_defrag(table_slot_entry(ref), d->move, d->ctx));
+    table_slot_set(ref, shale_hash_entry_defrag(table_slot_entry(ref), arg));
 }
 
-uint64_t shale_hash_defrag_entries(struct hash *h, uint64_t cursor,
-                                   void *(*move)(void *ptr, void *ctx), void *ctx)
+uint64_t shale_hash_defrag_entries(struct hash *h, uint64_t cursor, const struct defrag_movers *m)
 {
     if (h->tag == HASH_ENC_COMPACT)
         return 0;
-    struct defrag_visit d = {move, ctx};
-    return shale_table_scan(as_table(h), cursor, defrag_entry, &d);
+    return shale_table_scan(as_table(h), cursor, defrag_entry, (void *)m);
 }

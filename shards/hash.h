@@ -23,6 +23,8 @@
 
 #include "server/slice.h"
 
+struct defrag_movers; /* shards/hash_entry.h */
+
 enum hash_encoding {
     HASH_ENC_COMPACT = 1,
     HASH_ENC_TABLE = 2,
@@ -83,16 +85,17 @@ void shale_hash_random(const struct hash *h, size_t n, int distinct, uint64_t *r
  * table's own arrays and every entry (O(length)). */
 size_t shale_hash_mem_usage(const struct hash *h);
 
-/* Defrag hooks; `move` as for shale_hash_entry_defrag (returns the new
- * address after copying and freeing, or NULL to leave a block alone).
+/* Defrag hooks; `move` as a struct defrag_movers's `block`
+ * (shards/hash_entry.h: returns the new address after copying and freeing,
+ * or NULL to leave a block alone).
  * shale_hash_defrag moves the value's first block (the whole compact blob,
  * or a table hash's header) and returns the value's new address for the
  * key object. shale_hash_defrag_entries moves the entries of a table hash
- * one scan step at a time, fixing each table slot: start with cursor 0,
+ * (cells too, hence both movers) one scan step at a time, fixing each
+ * table slot: start with cursor 0,
  * call again with what it returns until 0 (a compact hash returns 0). */
 struct hash *shale_hash_defrag(struct hash *h, void *(*move)(void *ptr, void *ctx), void *ctx);
-uint64_t shale_hash_defrag_entries(struct hash *h, uint64_t cursor,
-                                   void *(*move)(void *ptr, void *ctx), void *ctx);
+uint64_t shale_hash_defrag_entries(struct hash *h, uint64_t cursor, const struct defrag_movers *m);
 /* Moves a table hash's table (its bucket arrays and struct; see
  * shale_table_defrag); a compact hash has none. */
 void shale_hash_defrag_table(struct hash *h, void *(*move)(void *ptr, void *ctx), void *ctx);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "server/mem.h"
+#include "shards/cells.h"
 
 #define LAYOUT_POINTER 0x01 /* bit 0 of the field header */
 #define FIELD_RESERVED 1    /* header bits before the length class */
@@ -143,6 +144,55 @@ static uint8_t *new_value_block(struct slice value)
     return v;
 }
 
+/* ---- the field block: a cell when it fits one (shards/cells.h) ----------- */
+
+/* Bytes the block the table points into needs: the whole pair when
+ * embedded, [pointer | field] otherwise. Whether it is a cell follows from
+ * this alone, so no bit records it. */
+static size_t need_of(const struct hash_entry *e)
+{
+    size_t fspan = field_span(e);
+    if (is_pointer(e))
+        return PTR_SIZE + fspan;
+    size_t len;
+    size_t h = hdr_get(e->bytes + fspan, VALUE_RESERVED, &len);
+    return fspan + h + len;
+}
+
+/* 17-24 bytes: below, jemalloc's 16-byte class costs less than a cell. */
+static int in_cell(size_t need)
+{
+    return need > CELL_SIZE - 8 && need <= CELL_SIZE;
+}
+
+static uint8_t *block_alloc(size_t need)
+{
+    return in_cell(need) ? shale_cell_alloc() : shale_malloc_counted(need);
+}
+
+static void block_free(void *block, size_t need)
+{
+    if (in_cell(need))
+        shale_cell_free(block);
+    else
+        shale_free_counted(block);
+}
+
+/* The block resized from `have` to `need` bytes, its first min(have, need)
+ * bytes kept: in place within a cell or a well-fitting allocation, moved
+ * when it crosses between the two. */
+static uint8_t *block_resize(void *block, size_t have, size_t need)
+{
+    if (in_cell(have) && in_cell(need))
+        return block;
+    if (!in_cell(have) && !in_cell(need))
+        return resize(block, need);
+    uint8_t *moved = block_alloc(need);
+    memcpy(moved, block, have < need ? have : need);
+    block_free(block, have);
+    return moved;
+}
+
 /* ---- public API ------------------------------------------------------------ */
 
 size_t shale_hash_entry_embedded_size(size_t field_len, size_t value_len)
@@ -156,12 +206,12 @@ struct hash_entry *shale_hash_entry_create(struct slice field, struct slice valu
     uint8_t *block, *f;
 
     if (fspan + value_size(value.len) <= HASH_ENTRY_EMBED_MAX) {
-        block = shale_malloc_counted(fspan + value_size(value.len));
+        block = block_alloc(fspan + value_size(value.len));
         f = block;
         hdr_put(f, field.len, FIELD_RESERVED, 0);
         put_value(f + fspan, value);
     } else {
-        block = shale_malloc_counted(PTR_SIZE + fspan);
+        block = block_alloc(PTR_SIZE + fspan);
         f = block + PTR_SIZE;
         hdr_put(f, field.len, FIELD_RESERVED, LAYOUT_POINTER);
         uint8_t *v = new_value_block(value);
@@ -178,7 +228,7 @@ void shale_hash_entry_destroy(struct hash_entry *e)
         return;
     if (is_pointer(e))
         shale_free_counted(value_block(e));
-    shale_free_counted(block_of(e));
+    block_free(block_of(e), need_of(e));
 }
 
 struct slice shale_hash_entry_field(const struct hash_entry *e)
@@ -204,12 +254,13 @@ int shale_hash_entry_is_embedded(const struct hash_entry *e)
 struct hash_entry *shale_hash_entry_set_value(struct hash_entry *e, struct slice value)
 {
     size_t fspan = field_span(e);
+    size_t have = need_of(e);
     int embed = fspan + value_size(value.len) <= HASH_ENTRY_EMBED_MAX;
     uint8_t *block;
 
     if (!is_pointer(e) && embed) {
         /* embedded -> embedded: the field stays at offset 0. */
-        block = resize(e, fspan + value_size(value.len));
+        block = block_resize(e, have, fspan + value_size(value.len));
         put_value(block + fspan, value);
         return (struct hash_entry *)block;
     }
@@ -224,7 +275,7 @@ struct hash_entry *shale_hash_entry_set_value(struct hash_entry *e, struct slice
         /* embedded -> pointer: the block becomes [pointer | field]. The
          * field moves 8 bytes right after the resize kept it. */
         uint8_t *v = new_value_block(value);
-        block = resize(e, PTR_SIZE + fspan);
+        block = block_resize(e, have, PTR_SIZE + fspan);
         memmove(block + PTR_SIZE, block, fspan);
         memcpy(block, &v, PTR_SIZE);
         block[PTR_SIZE] |= LAYOUT_POINTER;
@@ -236,29 +287,30 @@ struct hash_entry *shale_hash_entry_set_value(struct hash_entry *e, struct slice
     block = block_of(e);
     memmove(block, block + PTR_SIZE, fspan);
     block[0] &= (uint8_t)~LAYOUT_POINTER;
-    block = resize(block, fspan + value_size(value.len));
+    block = block_resize(block, have, fspan + value_size(value.len));
     put_value(block + fspan, value);
     return (struct hash_entry *)block;
 }
 
 size_t shale_hash_entry_alloc_size(const struct hash_entry *e)
 {
-    size_t n = shale_malloc_usable_size(block_of((struct hash_entry *)e));
+    size_t need = need_of(e);
+    size_t n =
+        in_cell(need) ? CELL_SIZE : shale_malloc_usable_size(block_of((struct hash_entry *)e));
     if (is_pointer(e))
         n += shale_malloc_usable_size(value_block(e));
     return n;
 }
 
-struct hash_entry *shale_hash_entry_defrag(struct hash_entry *e,
-                                           void *(*move)(void *ptr, void *ctx), void *ctx)
+struct hash_entry *shale_hash_entry_defrag(struct hash_entry *e, const struct defrag_movers *m)
 {
     if (is_pointer(e)) {
-        uint8_t *v = move(value_block(e), ctx);
+        uint8_t *v = m->block(value_block(e), m->ctx);
         if (v)
             set_value_block(e, v);
-        uint8_t *block = move(block_of(e), ctx);
-        return block ? (struct hash_entry *)(block + PTR_SIZE) : e;
     }
-    uint8_t *block = move(e, ctx);
-    return block ? (struct hash_entry *)block : e;
+    size_t offset = is_pointer(e) ? PTR_SIZE : 0;
+    void *(*move)(void *, void *) = in_cell(need_of(e)) ? m->cell : m->block;
+    uint8_t *block = move(block_of(e), m->ctx);
+    return block ? (struct hash_entry *)(block + offset) : e;
 }

@@ -43,6 +43,13 @@
  * reallocates that value only, never moving the entry the table points
  * at, and defrag moves the big block and the small field block separately.
  *
+ * Cells. The block the table points into -- the whole pair, or [value
+ * pointer | field] -- is a 24-byte cell (shards/cells.h) when it needs
+ * 17 to 24 bytes, and an allocator block otherwise (a 16-byte block costs
+ * less than a cell); its size alone says which. jemalloc has no class between 16 and 32, so the
+ * commonest small pair (`f<N>` -> 15 bytes: 21 bytes) takes 24.2 bytes, not 32. Separate value
+ * blocks are always allocator blocks.
+ *
  * Value updates switch layouts both ways. A block is reused in place while
  * the new size fits its allocation and wastes less than 1/8 of it (the
  * spacing of jemalloc's classes, so this is "same size class"); otherwise it
@@ -81,13 +88,18 @@ struct hash_entry *shale_hash_entry_set_value(struct hash_entry *e, struct slice
 /* Bytes the entry holds in the allocator (both blocks, as allocated). */
 size_t shale_hash_entry_alloc_size(const struct hash_entry *e);
 
-/* Defrag: `move` is asked about each allocation of the entry -- the
- * separate value block first, then the block holding the field -- and
- * returns its new address (having copied and freed the old one), or NULL to
- * leave it where it is. Returns the entry's new address (e when the field
- * block stayed), for the caller to store into the table slot. */
-struct hash_entry *shale_hash_entry_defrag(struct hash_entry *e,
-                                           void *(*move)(void *ptr, void *ctx), void *ctx);
+/* Defrag: a mover is asked about each block of the entry -- the separate
+ * value block first, then the block holding the field -- and returns its
+ * new address (having copied and freed the old one), or NULL to leave it
+ * where it is. `block` moves allocator blocks, `cell` moves cells. */
+struct defrag_movers {
+    void *(*block)(void *ptr, void *ctx);
+    void *(*cell)(void *cell, void *ctx);
+    void *ctx;
+};
+/* Returns the entry's new address (e when the field block stayed), for the
+ * caller to store into the table slot. */
+struct hash_entry *shale_hash_entry_defrag(struct hash_entry *e, const struct defrag_movers *m);
 
 /* Embedded block size of a pair (both headers included): what is compared
  * with HASH_ENTRY_EMBED_MAX. */

@@ -17,6 +17,7 @@
 #include "server/mem.h"
 #include "server/ring.h"
 #include "server/waker.h"
+#include "shards/cells.h"
 #include "shards/defrag_timer.h"
 #include "shards/evict.h"
 #include "shards/exec.h"
@@ -51,6 +52,7 @@ struct shard {
     struct event *expire_event; /* one-shot: expiry has more work */
     struct expire_state *expire;
     struct defrag_timer *defrag;
+    struct cell_heap *cells; /* the hash entries' cells; main thread at destroy */
     struct exec_ctx exec;
     _Atomic int stopping;
     struct shard_public_stats pub;
@@ -124,6 +126,7 @@ struct shard *shale_shard_create(int index, const struct config *cfg, int io_thr
     atomic_store(&s->mem_limit, EVICT_NO_LIMIT);
     s->limit = EVICT_NO_LIMIT;
     s->defrag = shale_defrag_timer_create(index, s->arena, cfg);
+    s->cells = shale_cell_heap_create();
     s->pub.keys = shale_calloc((size_t)s->databases, sizeof(*s->pub.keys));
     s->pub.expires = shale_calloc((size_t)s->databases, sizeof(*s->pub.expires));
     s->pub.avg_ttl = shale_calloc((size_t)s->databases, sizeof(*s->pub.avg_ttl));
@@ -141,7 +144,9 @@ void shale_shard_destroy(struct shard *s)
     }
     shale_watch_registry_deinit(&s->exec.watch);
     shale_defrag_timer_destroy(s->defrag);
+    shale_cell_heap_use(s->cells); /* the keyspace frees its cells into it */
     shale_keyspace_destroy(s->exec.ks);
+    shale_cell_heap_destroy(s->cells);
     shale_expire_destroy(s->expire);
     shale_evict_destroy(s->evict);
     shale_waker_deinit(&s->waker);
@@ -199,7 +204,9 @@ void shale_shard_publish_memory(struct shard *s)
 {
     struct mem_stats st;
     shale_mem_arena_stats(s->arena, &st);
-    atomic_store_explicit(&s->pub.mem_allocated, st.allocated, memory_order_relaxed);
+    uint64_t cells_free = atomic_load_explicit(&s->pub.mem_cells_free, memory_order_relaxed);
+    uint64_t allocated = st.allocated > cells_free ? st.allocated - cells_free : 0;
+    atomic_store_explicit(&s->pub.mem_allocated, allocated, memory_order_relaxed);
     atomic_store_explicit(&s->pub.mem_active, st.active, memory_order_relaxed);
     atomic_store_explicit(&s->pub.mem_resident, st.resident, memory_order_relaxed);
     /* What the arena holds beyond the counted keyspace: replies in flight,
@@ -214,8 +221,9 @@ void shale_shard_publish_memory(struct shard *s)
 
 uint64_t shale_shard_memory_in_use(const struct shard *s)
 {
-    if (shale_mem_has_arena_stats())
-        return atomic_load_explicit(&s->pub.mem_allocated, memory_order_relaxed);
+    if (shale_mem_has_arena_stats()) /* free cells are held: they count here */
+        return atomic_load_explicit(&s->pub.mem_allocated, memory_order_relaxed) +
+               atomic_load_explicit(&s->pub.mem_cells_free, memory_order_relaxed);
     return atomic_load_explicit(&s->pub.mem_keyspace, memory_order_relaxed);
 }
 
@@ -247,6 +255,8 @@ static void publish_stats(struct shard *s)
                           memory_order_relaxed);
     long long counted = shale_mem_counted_bytes();
     atomic_store_explicit(&s->pub.mem_keyspace, counted > 0 ? (uint64_t)counted : 0,
+                          memory_order_relaxed);
+    atomic_store_explicit(&s->pub.mem_cells_free, shale_cell_heap_free_bytes(),
                           memory_order_relaxed);
     struct expire_stats es;
     shale_expire_stats(s->expire, &es);
@@ -502,6 +512,7 @@ static void *shard_main(void *arg)
         shale_log(LOG_WARNING, "shard %d: cannot bind to jemalloc arena %u", s->index, s->arena);
         abort();
     }
+    shale_cell_heap_use(s->cells);
     s->exec.ks = shale_keyspace_create(
         s->databases, 0x9e3779b97f4a7c15ULL * (uint64_t)(s->index + 1) ^ (uint64_t)clock_mono_us());
     s->expire = shale_expire_create(s->databases);

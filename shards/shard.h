@@ -31,8 +31,10 @@ struct shard_public_stats {
     _Atomic uint64_t *expires;                 /* [databases] */
     _Atomic uint64_t *avg_ttl;                 /* [databases] ms, see shale_expire_avg_ttl */
     /* The shard's jemalloc arena, published by the main thread's cron
-     * (shale_shard_publish_memory) after one stats refresh; 0 under libc. */
-    _Atomic uint64_t mem_allocated; /* small + large allocated bytes */
+     * (shale_shard_publish_memory) after one stats refresh; 0 under libc.
+     * Free cells are space held but unused, as free regions of a jemalloc
+     * slab are: active, not allocated, so they count as fragmentation. */
+    _Atomic uint64_t mem_allocated; /* small + large allocated, less free cells */
     _Atomic uint64_t mem_active;    /* pactive x page */
     _Atomic uint64_t mem_resident;
     /* Monotonic µs of the shard's last cron (every 100 ms): /healthz. */
@@ -41,6 +43,9 @@ struct shard_public_stats {
      * allocation sites (shale_mem_counted_bytes), and keys evicted. */
     _Atomic uint64_t mem_keyspace;
     _Atomic uint64_t evicted_keys;
+    /* Shard thread, every batch: bytes of free cells in its cell pages
+     * (shards/cells.h), which mem_allocated leaves out. */
+    _Atomic uint64_t mem_cells_free;
 };
 
 struct shard;
@@ -74,7 +79,8 @@ unsigned shale_shard_arena(const struct shard *s);
  * beyond the counted keyspace, which eviction adds to its exact count. */
 void shale_shard_publish_memory(struct shard *s);
 /* Bytes the shard uses as the maxmemory budget sees them, as of the last
- * refresh: its arena's allocated bytes (jemalloc), else its keyspace count. */
+ * refresh: its arena's allocated bytes, free cells included (jemalloc), else
+ * its keyspace count. */
 uint64_t shale_shard_memory_in_use(const struct shard *s);
 /* The shard's share of maxmemory (EVICT_NO_LIMIT: none). Set by
  * server/maxmemory.c from the main thread or CONFIG SET; the shard reads it

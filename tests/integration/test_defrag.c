@@ -355,6 +355,114 @@ static void test_fragmented_keyspace_is_defragmented(void **state)
     free(mode);
 }
 
+/* ---- (b) free cells are fragmentation, and defrag frees their pages ---- */
+
+#define CELL_FIELDS 1000
+
+/* Sum of the shards' cells_free (INFO shale: "shardN:...,cells_free=B"). */
+static long long cells_free(const char *info)
+{
+    long long sum = 0;
+    for (const char *p = strstr(info, "cells_free="); p; p = strstr(p + 1, "cells_free="))
+        sum += atoll(p + strlen("cells_free="));
+    return sum;
+}
+
+static int cell_field_kept(int h, int f)
+{
+    return shale_test_mix((uint64_t)(h * 100000 + f) + 5) % 4 == 0;
+}
+
+/* Hashes of `f<N>` -> 15-byte values: every entry is a 21-byte cell
+ * (shards/cells.h). With 3 in 4 fields deleted their pages are a quarter
+ * full, which jemalloc cannot see; the shard reports the free cells, the
+ * governor starts a cycle, and the cells move until the pages empty. */
+static void test_fragmented_cells_are_defragmented(void **state)
+{
+    shale_test_skip_on_redis("shale's cell pages");
+    char *mode = shale_test_defrag_mode(c);
+    if (strcmp(mode, "unsupported") == 0) {
+        printf("skipped: this build cannot defragment\n");
+        free(mode);
+        skip();
+        return;
+    }
+    int real = strcmp(mode, "jemalloc") == 0;
+    int nhashes = real ? 200 : 40;
+    char value[32], what[64];
+    for (int h = 0; h < nhashes; h++) {
+        for (int f = 0; f < CELL_FIELDS; f++) {
+            size_t len = shale_test_make_value(value, (uint64_t)(h * 100000 + f), 0, 15);
+            redisAppendCommand(c, "HSET cells:%d f%d %b", h, f, value, len);
+        }
+        pipeline_ok(CELL_FIELDS);
+    }
+    for (int h = 0; h < nhashes; h++) {
+        int sent = 0;
+        for (int f = 0; f < CELL_FIELDS; f++)
+            if (!cell_field_kept(h, f)) {
+                redisAppendCommand(c, "HDEL cells:%d f%d", h, f);
+                sent++;
+            }
+        pipeline_ok(sent);
+    }
+    shale_test_sleep_ms(STATS_SETTLE_MS);
+    char *info = shale_test_info_text(c, "all");
+    long long free_before = cells_free(info);
+    long long frag_before = shale_test_info_ll(info, "allocator_frag_bytes");
+    printf("%s: %d x %d fields, 75%% deleted: cells_free %lld, allocator_frag_bytes %lld\n", mode,
+           nhashes, CELL_FIELDS, free_before, frag_before);
+    /* 3/4 of 24 bytes per deleted field, give or take the pages' tails. */
+    long long expect_free = (long long)nhashes * CELL_FIELDS * 24 * 3 / 4;
+    if (free_before < expect_free * 9 / 10)
+        fail_msg("cells_free %lld after deleting 3/4 of %d cells: expected about %lld", free_before,
+                 nhashes * CELL_FIELDS, expect_free);
+    if (real && frag_before < free_before)
+        fail_msg("allocator_frag_bytes %lld leaves the free cells (%lld) out", frag_before,
+                 free_before);
+    free(info);
+
+    shale_test_assert_status(c, "OK",
+                             "CONFIG SET active-defrag-ignore-bytes 1mb "
+                             "active-defrag-threshold-lower 5 activedefrag yes");
+    long long deadline = shale_test_now_ms() + 30000;
+    long long free_now = free_before, cycles = 0;
+    for (;;) {
+        shale_test_sleep_ms(200);
+        info = shale_test_info_text(c, "all");
+        free_now = cells_free(info);
+        cycles = shale_test_info_ll(info, "shale_active_defrag_cycles");
+        free(info);
+        if (real ? free_now < free_before / 20 && cycles >= 1 : cycles >= 2)
+            break;
+        if (shale_test_now_ms() > deadline)
+            fail_msg("after 30 s: cells_free %lld (from %lld), %lld cycles", free_now, free_before,
+                     cycles);
+    }
+    shale_test_assert_status(c, "OK", "CONFIG SET activedefrag no");
+    printf("after defrag: cells_free %lld, %lld cycles\n", free_now, cycles);
+    for (int h = 0; h < nhashes; h++) {
+        long long want = 0;
+        for (int f = 0; f < CELL_FIELDS; f++)
+            redisAppendCommand(c, "HGET cells:%d f%d", h, f);
+        for (int f = 0; f < CELL_FIELDS; f++) {
+            redisReply *r = shale_test_next_reply(c);
+            snprintf(what, sizeof what, "HGET cells:%d f%d", h, f);
+            if (cell_field_kept(h, f)) {
+                want++;
+                expect_bulk_value(r, value,
+                                  shale_test_make_value(value, (uint64_t)(h * 100000 + f), 0, 15),
+                                  what);
+            } else {
+                shale_test_expect_nil(r, what);
+            }
+            freeReplyObject(r);
+        }
+        shale_test_assert_int(c, want, "HLEN cells:%d", h);
+    }
+    free(mode);
+}
+
 /* ---- the budget follows the fragmentation ------------------------------ */
 
 #define TAG_KEYS 100000
@@ -461,6 +569,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_options_and_info_fields, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_enable_follows_the_build, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_fragmented_keyspace_is_defragmented, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_fragmented_cells_are_defragmented, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_budget_goes_to_the_fragmented_shard, test_setup,
                                         test_teardown),

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "server/mem.h"
+#include "shards/cells.h"
 #include "shards/hash.h"
 #include "shards/hash_compact.h"
 #include "shards/hash_entry.h"
@@ -428,6 +429,13 @@ static void *move_block(void *ptr, void *ctx)
     return fresh;
 }
 
+static void *move_cell(void *cell, void *ctx)
+{
+    int *moves = ctx;
+    (*moves)++;
+    return shale_cell_move(cell);
+}
+
 static void test_defrag_hooks(void **state)
 {
     for (int round = 0; round < 2; round++) {
@@ -450,8 +458,9 @@ static void test_defrag_hooks(void **state)
         assert_int_equal(moves, 1);
         uint64_t cursor = 0;
         int steps = 0;
+        struct defrag_movers movers = {move_block, move_cell, &moves};
         do {
-            cursor = shale_hash_defrag_entries(h, cursor, move_block, &moves);
+            cursor = shale_hash_defrag_entries(h, cursor, &movers);
             steps++;
         } while (cursor);
         /* Compact: nothing more to move; table: every entry, plus the

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "server/mem.h"
+#include "shards/cells.h"
 #include "shards/hash_entry.h"
 
 #define EXPECT(cond, ...)                                                                          \
@@ -114,7 +115,8 @@ static void test_benchmark_entry_size(void **state)
     struct hash_entry *e = shale_hash_entry_create(sl(field, (size_t)n), sl("abcdefghijklmno", 15));
     assert_true(shale_hash_entry_is_embedded(e));
     assert_int_equal(shale_hash_entry_embedded_size(4, 15), 21);
-    EXPECT(shale_hash_entry_alloc_size(e) <= 32, "f999 -> 15 bytes took %zu bytes",
+    /* A cell: 24 bytes where jemalloc's next class is 32. */
+    EXPECT(shale_hash_entry_alloc_size(e) == CELL_SIZE, "f999 -> 15 bytes took %zu bytes",
            shale_hash_entry_alloc_size(e));
     shale_hash_entry_destroy(e);
 }
@@ -279,71 +281,141 @@ static void test_binary_safe(void **state)
     shale_hash_entry_destroy(e);
 }
 
-/* A mover as defrag will call it: copy to a fresh block, free the old one,
- * and remember what it moved. */
+/* Movers as defrag will call them: copy to a fresh block or cell, free the
+ * old one, and remember what moved and which mover moved it. */
 struct mover {
     int calls;
     int refuse; /* leave blocks alone (return NULL) */
     void *moved_from[4];
+    char kind[4]; /* 'b' block, 'c' cell */
 };
+
+static int record(struct mover *m, void *ptr, char kind)
+{
+    if (m->calls < 4) {
+        m->moved_from[m->calls] = ptr;
+        m->kind[m->calls] = kind;
+    }
+    m->calls++;
+    return !m->refuse;
+}
 
 static void *move_block(void *ptr, void *ctx)
 {
-    struct mover *m = ctx;
-    if (m->calls < 4)
-        m->moved_from[m->calls] = ptr;
-    m->calls++;
-    if (m->refuse)
+    if (!record(ctx, ptr, 'b'))
         return NULL;
     size_t size = shale_malloc_usable_size(ptr);
-    void *fresh = shale_malloc(size);
+    void *fresh = shale_malloc_counted(size);
     memcpy(fresh, ptr, size);
-    shale_free(ptr);
+    shale_free_counted(ptr);
     return fresh;
+}
+
+static void *move_cell(void *cell, void *ctx)
+{
+    if (!record(ctx, cell, 'c'))
+        return NULL;
+    return shale_cell_move(cell);
 }
 
 static void test_defrag(void **state)
 {
     char *bytes = pattern(1000, 6);
 
-    /* Embedded: one block moves; the returned pointer is the entry. */
     struct mover m = {0};
+    struct defrag_movers movers = {move_block, move_cell, &m};
+
+    /* Embedded, 27 bytes: one block moves; the returned pointer is the entry. */
     struct hash_entry *e = shale_hash_entry_create(sl("field", 5), sl(bytes, 20));
     struct hash_entry *old = e;
-    e = shale_hash_entry_defrag(e, move_block, &m);
+    e = shale_hash_entry_defrag(e, &movers);
     assert_int_equal(m.calls, 1);
+    assert_int_equal(m.kind[0], 'b');
     assert_ptr_equal(m.moved_from[0], old);
     expect_entry(e, sl("field", 5), sl(bytes, 20));
 
-    /* Pointer layout: the value block first, then the field block. */
+    /* Pointer layout: the value block first, then [pointer | field] (14
+     * bytes: a block of jemalloc's 16-byte class). */
     e = shale_hash_entry_set_value(e, sl(bytes, 1000));
     assert_false(shale_hash_entry_is_embedded(e));
     struct slice v_before = shale_hash_entry_value(e);
     memset(&m, 0, sizeof m);
     old = e;
-    e = shale_hash_entry_defrag(e, move_block, &m);
+    e = shale_hash_entry_defrag(e, &movers);
     assert_int_equal(m.calls, 2);
+    assert_int_equal(m.kind[0], 'b');
+    assert_int_equal(m.kind[1], 'b');
     assert_ptr_equal(m.moved_from[0], (const char *)v_before.ptr - 2); /* 2-byte header */
     assert_ptr_equal(m.moved_from[1], (char *)old - sizeof(void *));
     assert_ptr_not_equal(e, old);
     expect_entry(e, sl("field", 5), sl(bytes, 1000));
 
-    /* A mover that declines leaves everything where it was. */
+    /* Movers that decline leave everything where it was. */
     memset(&m, 0, sizeof m);
     m.refuse = 1;
     old = e;
-    e = shale_hash_entry_defrag(e, move_block, &m);
+    e = shale_hash_entry_defrag(e, &movers);
     assert_int_equal(m.calls, 2);
     assert_ptr_equal(e, old);
     expect_entry(e, sl("field", 5), sl(bytes, 1000));
 
-    /* Still a working entry: back to embedded, moved again, freed. */
-    e = shale_hash_entry_set_value(e, sl(bytes, 4));
+    /* Still a working entry: back to embedded (17 bytes, a cell), moved
+     * again, freed. */
+    e = shale_hash_entry_set_value(e, sl(bytes, 10));
     memset(&m, 0, sizeof m);
-    e = shale_hash_entry_defrag(e, move_block, &m);
+    old = e;
+    e = shale_hash_entry_defrag(e, &movers);
     assert_int_equal(m.calls, 1);
-    expect_entry(e, sl("field", 5), sl(bytes, 4));
+    assert_int_equal(m.kind[0], 'c');
+    assert_ptr_not_equal(e, old);
+    expect_entry(e, sl("field", 5), sl(bytes, 10));
     shale_hash_entry_destroy(e);
+    free(bytes);
+}
+
+/* The block the table points into is a cell exactly when it needs 17-24
+ * bytes, in both layouts, and updates move it between cells and blocks. */
+static void test_cells(void **state)
+{
+    char *bytes = pattern(600, 9);
+    struct cell_heap_stats before, st;
+    shale_cell_heap_stats(&before);
+
+    /* Embedded: field 4 ("f123") + value v: 1 + 4 + 1 + v bytes. */
+    for (size_t v = 0; v <= 30; v++) {
+        struct hash_entry *e = shale_hash_entry_create(sl("f123", 4), sl(bytes, v));
+        size_t need = 6 + v;
+        int cell = need >= 17 && need <= CELL_SIZE;
+        shale_cell_heap_stats(&st);
+        EXPECT((st.cells_used - before.cells_used == 1) == cell, "value %zu (%zu bytes): %s a cell",
+               v, need, cell ? "not in" : "in");
+        if (cell)
+            assert_int_equal(shale_hash_entry_alloc_size(e), CELL_SIZE);
+        /* Across the boundary both ways, and back. */
+        e = shale_hash_entry_set_value(e, sl(bytes, 30 - v));
+        expect_entry(e, sl("f123", 4), sl(bytes, 30 - v));
+        e = shale_hash_entry_set_value(e, sl(bytes, v));
+        expect_entry(e, sl("f123", 4), sl(bytes, v));
+        shale_hash_entry_destroy(e);
+    }
+    /* Pointer layout: [pointer | field header | field] is a cell for
+     * fields of 8-15 bytes; embedded (cell) -> pointer (cell) -> embedded. */
+    struct hash_entry *e = shale_hash_entry_create(sl("fieldfield", 10), sl(bytes, 5));
+    shale_cell_heap_stats(&st);
+    assert_int_equal(st.cells_used - before.cells_used, 1); /* 1 + 10 + 1 + 5 */
+    e = shale_hash_entry_set_value(e, sl(bytes, 600));
+    assert_false(shale_hash_entry_is_embedded(e));
+    shale_cell_heap_stats(&st);
+    assert_int_equal(st.cells_used - before.cells_used, 1); /* 8 + 1 + 10 */
+    expect_entry(e, sl("fieldfield", 10), sl(bytes, 600));
+    e = shale_hash_entry_set_value(e, sl(bytes, 7));
+    assert_true(shale_hash_entry_is_embedded(e));
+    expect_entry(e, sl("fieldfield", 10), sl(bytes, 7));
+    shale_hash_entry_destroy(e);
+
+    shale_cell_heap_stats(&st);
+    assert_int_equal(st.cells_used, before.cells_used);
+    assert_int_equal(st.pages, before.pages); /* pages free when they empty */
     free(bytes);
 }
 
@@ -386,7 +458,7 @@ int main(void)
         cmocka_unit_test(test_transitions),    cmocka_unit_test(test_in_place),
         cmocka_unit_test(test_length_classes), cmocka_unit_test(test_huge_header_classes),
         cmocka_unit_test(test_binary_safe),    cmocka_unit_test(test_defrag),
-        cmocka_unit_test(test_random_updates),
+        cmocka_unit_test(test_cells),          cmocka_unit_test(test_random_updates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
