@@ -33,6 +33,7 @@
 #define A  CMD_ADMIN
 #define LS (CMD_LOADING | CMD_STALE)
 #define NQ CMD_NO_QUEUE
+#define VA CMD_VALUE_APART
 
 /* Shard command: X(name, arity, flags, first, last, step, split, handler, group) */
 #define SHARD(name, arity, flags, first, last, step, split, proc, group)                          \
@@ -121,22 +122,22 @@ static const struct command commands[] = {
     SHARD("mset", -3, W | M, 1, -1, 2, SPLIT_PAIRS_OK, shale_cmd_mset, "string")
     COORD("msetnx", -3, W | M, 1, -1, 2, shale_cmd_msetnx, shale_coord_msetnx, "string")
     /* hash */
-    SHARD("hset", -4, W | M | F, 1, 1, 1, SPLIT_NONE, shale_cmd_hset, "hash")
-    SHARD("hsetnx", 4, W | M | F, 1, 1, 1, SPLIT_NONE, shale_cmd_hsetnx, "hash")
-    SHARD("hmset", -4, W | M | F, 1, 1, 1, SPLIT_NONE, shale_cmd_hmset, "hash")
-    SHARD("hget", 3, R | F, 1, 1, 1, SPLIT_NONE, shale_cmd_hget, "hash")
-    SHARD("hmget", -3, R | F, 1, 1, 1, SPLIT_NONE, shale_cmd_hmget, "hash")
-    SHARD("hdel", -3, W | F, 1, 1, 1, SPLIT_NONE, shale_cmd_hdel, "hash")
-    SHARD("hlen", 2, R | F, 1, 1, 1, SPLIT_NONE, shale_cmd_hlen, "hash")
-    SHARD("hstrlen", 3, R | F, 1, 1, 1, SPLIT_NONE, shale_cmd_hstrlen, "hash")
-    SHARD("hexists", 3, R | F, 1, 1, 1, SPLIT_NONE, shale_cmd_hexists, "hash")
-    SHARD("hgetall", 2, R, 1, 1, 1, SPLIT_NONE, shale_cmd_hgetall, "hash")
-    SHARD("hkeys", 2, R, 1, 1, 1, SPLIT_NONE, shale_cmd_hkeys, "hash")
-    SHARD("hvals", 2, R, 1, 1, 1, SPLIT_NONE, shale_cmd_hvals, "hash")
-    SHARD("hincrby", 4, W | M | F, 1, 1, 1, SPLIT_NONE, shale_cmd_hincrby, "hash")
-    SHARD("hincrbyfloat", 4, W | M | F, 1, 1, 1, SPLIT_NONE, shale_cmd_hincrbyfloat, "hash")
-    SHARD("hrandfield", -2, R, 1, 1, 1, SPLIT_NONE, shale_cmd_hrandfield, "hash")
-    SHARD("hscan", -3, R, 1, 1, 1, SPLIT_NONE, shale_cmd_hscan, "hash")
+    SHARD("hset", -4, W | M | F | VA, 1, 1, 1, SPLIT_NONE, shale_cmd_hset, "hash")
+    SHARD("hsetnx", 4, W | M | F | VA, 1, 1, 1, SPLIT_NONE, shale_cmd_hsetnx, "hash")
+    SHARD("hmset", -4, W | M | F | VA, 1, 1, 1, SPLIT_NONE, shale_cmd_hmset, "hash")
+    SHARD("hget", 3, R | F | VA, 1, 1, 1, SPLIT_NONE, shale_cmd_hget, "hash")
+    SHARD("hmget", -3, R | F | VA, 1, 1, 1, SPLIT_NONE, shale_cmd_hmget, "hash")
+    SHARD("hdel", -3, W | F | VA, 1, 1, 1, SPLIT_NONE, shale_cmd_hdel, "hash")
+    SHARD("hlen", 2, R | F | VA, 1, 1, 1, SPLIT_NONE, shale_cmd_hlen, "hash")
+    SHARD("hstrlen", 3, R | F | VA, 1, 1, 1, SPLIT_NONE, shale_cmd_hstrlen, "hash")
+    SHARD("hexists", 3, R | F | VA, 1, 1, 1, SPLIT_NONE, shale_cmd_hexists, "hash")
+    SHARD("hgetall", 2, R | VA, 1, 1, 1, SPLIT_NONE, shale_cmd_hgetall, "hash")
+    SHARD("hkeys", 2, R | VA, 1, 1, 1, SPLIT_NONE, shale_cmd_hkeys, "hash")
+    SHARD("hvals", 2, R | VA, 1, 1, 1, SPLIT_NONE, shale_cmd_hvals, "hash")
+    SHARD("hincrby", 4, W | M | F | VA, 1, 1, 1, SPLIT_NONE, shale_cmd_hincrby, "hash")
+    SHARD("hincrbyfloat", 4, W | M | F | VA, 1, 1, 1, SPLIT_NONE, shale_cmd_hincrbyfloat, "hash")
+    SHARD("hrandfield", -2, R | VA, 1, 1, 1, SPLIT_NONE, shale_cmd_hrandfield, "hash")
+    SHARD("hscan", -3, R | VA, 1, 1, 1, SPLIT_NONE, shale_cmd_hscan, "hash")
     /* generic */
     SHARD("del", -2, W, 1, -1, 1, SPLIT_KEYS_SUM, shale_cmd_del, "generic")
     SHARD("unlink", -2, W | F, 1, -1, 1, SPLIT_KEYS_SUM, shale_cmd_unlink, "generic")

@@ -38,6 +38,10 @@ enum command_flag {
     CMD_SKIP_SLOWLOG = 1 << 14, /* never logged by SLOWLOG (Redis: EXEC) */
     /* Gated by enable-debug-command (DEBUG), checked before its subcommand. */
     CMD_PROTECTED = 1 << 15,
+    /* The key's value is a block of its own, not embedded in the key object
+     * (hash commands): a shard prefetches it with the batch. Not a Redis
+     * flag; COMMAND INFO does not show it. */
+    CMD_VALUE_APART = 1 << 16,
 };
 
 /* How a command with keys on several shards is split, and its parts merged. */

@@ -29,6 +29,10 @@ static inline size_t varint_put(uint8_t *p, size_t v)
 
 static inline size_t varint_get(const uint8_t *p, size_t *v)
 {
+    if (p[0] < 0x80) { /* the common case: a length under 128 */
+        *v = p[0];
+        return 1;
+    }
     size_t value = 0, n = 0;
     unsigned shift = 0;
     for (;;) {

@@ -7,6 +7,8 @@
  *               one allocation whatever its encoding)
  *   bytes 1-4   bytes in use, header included
  *   bytes 5-8   number of pairs
+ *   bytes 9-12  bytes allocated (the allocator's usable size, kept here so
+ *               a write need not ask the allocator)
  *   pairs       varint field length, field, varint value length, value
  *               (varints are LEB128: one byte up to 127)
  *
@@ -25,6 +27,8 @@
 
 #include "server/slice.h"
 
+/* Bytes of the header, before the first pair. */
+#define HASH_COMPACT_HDR_SIZE 13
 /* Largest blob (bytes in use) the format allows; owners convert before. */
 #define HASH_COMPACT_MAX_BYTES ((size_t)1 << 30)
 

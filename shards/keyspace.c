@@ -210,6 +210,18 @@ void shale_keyspace_prefetch(const struct keyspace *ks, int db, struct slice key
     shale_table_prefetch(ks->dbs[db].table, key.ptr, key.len);
 }
 
+void shale_keyspace_prefetch_object(const struct keyspace *ks, int db, struct slice key)
+{
+    shale_table_prefetch_entries(ks->dbs[db].table, key.ptr, key.len);
+}
+
+void shale_keyspace_prefetch_value(const struct keyspace *ks, int db, struct slice key)
+{
+    const struct kobj *o = shale_table_find(ks->dbs[db].table, key.ptr, key.len);
+    if (o && shale_kobj_type(o) == KOBJ_HASH)
+        __builtin_prefetch(shale_kobj_ptr(o));
+}
+
 void shale_keyspace_add(struct keyspace *ks, int db, struct kobj *o)
 {
     struct db *d = &ks->dbs[db];

@@ -552,6 +552,16 @@ void shale_table_prefetch(const struct table *t, const void *key, size_t len)
     __builtin_prefetch(&t->cur.buckets[home_of(&t->cur, key_hash(t, key, len))]);
 }
 
+void shale_table_prefetch_entries(const struct table *t, const void *key, size_t len)
+{
+    if (t->size == 0 || !t->cur.nbuckets)
+        return;
+    uint64_t h = key_hash(t, key, len);
+    const struct table_bucket *b = &t->cur.buckets[home_of(&t->cur, h)];
+    for (uint64_t m = match_tag(tag_word(b), hash_tag(h)); m; m &= m - 1)
+        __builtin_prefetch(entry_at(b, mask_slot(m)));
+}
+
 void *shale_table_find(struct table *t, const void *key, size_t len)
 {
     struct table_slot *ref = shale_table_find_ref(t, key, len);

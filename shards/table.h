@@ -131,6 +131,10 @@ void *shale_table_find(struct table *t, const void *key, size_t len);
 /* Starts loading the bucket where key would live, so a lookup a little
  * later finds it in cache (the shard does this for a batch of commands). */
 void shale_table_prefetch(const struct table *t, const void *key, size_t len);
+/* The next step, once that bucket is in cache: starts loading the entries
+ * of the key's home bucket whose tag matches (no key is compared, so
+ * nothing waits on memory). */
+void shale_table_prefetch_entries(const struct table *t, const void *key, size_t len);
 /* Inserts an entry whose key is not present (caller checked). */
 void shale_table_add(struct table *t, void *entry);
 /* Removes and returns the entry with this key, or NULL. */

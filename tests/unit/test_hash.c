@@ -136,10 +136,41 @@ static void test_compact_basics(void **state)
     assert_string_equal(l.text, "b=,");
     c = shale_hash_compact_delete(c, cs("b"), &deleted);
     assert_int_equal(shale_hash_compact_len(c), 0);
-    assert_int_equal(shale_hash_compact_bytes(c), 9);
+    assert_int_equal(shale_hash_compact_bytes(c), HASH_COMPACT_HDR_SIZE);
     /* The owner's tag byte is never touched. */
     assert_int_equal(*(const uint8_t *)c, 0xab);
     shale_hash_compact_destroy(c);
+}
+
+/* Fields of every length up to 20 that differ from each other in exactly
+ * one byte, at every position: the scan compares the last 8 bytes first,
+ * and must still see a difference anywhere. */
+static void test_compact_fields_differing_anywhere(void **state)
+{
+    for (size_t len = 1; len <= 20; len++) {
+        struct hash_compact *c = shale_hash_compact_create(0);
+        char base[20], f[20];
+        int created;
+        memset(base, 'a', len);
+        for (size_t at = 0; at < len; at++) {
+            memcpy(f, base, len);
+            f[at] = 'b';
+            c = shale_hash_compact_set(c, (struct slice){f, len}, (struct slice){f, at + 1},
+                                       &created);
+            assert_true(created);
+        }
+        struct slice v;
+        EXPECT(!shale_hash_compact_get(c, (struct slice){base, len}, &v),
+               "length %zu: the all-'a' field found among one-byte variants", len);
+        for (size_t at = 0; at < len; at++) {
+            memcpy(f, base, len);
+            f[at] = 'b';
+            assert_true(shale_hash_compact_get(c, (struct slice){f, len}, &v));
+            EXPECT(v.len == at + 1, "length %zu, 'b' at %zu: found the pair of 'b' at %zu", len, at,
+                   v.len - 1);
+        }
+        shale_hash_compact_destroy(c);
+    }
 }
 
 /* Lengths whose varints take 1, 2 and 3 bytes, growing and shrinking in
@@ -169,7 +200,8 @@ static void test_compact_lengths_and_binary(void **state)
         assert_int_equal(v.len, 1);
         assert_true(shale_hash_compact_get(c, cs("after"), &v));
         assert_memory_equal(v.ptr, "y", 1);
-        assert_int_equal(shale_hash_compact_bytes(c), 9 + shale_hash_compact_pair_size(6, 1) +
+        assert_int_equal(shale_hash_compact_bytes(c), HASH_COMPACT_HDR_SIZE +
+                                                          shale_hash_compact_pair_size(6, 1) +
                                                           shale_hash_compact_pair_size(3, lens[i]) +
                                                           shale_hash_compact_pair_size(5, 1));
     }
@@ -482,6 +514,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_compact_basics),
         cmocka_unit_test(test_compact_lengths_and_binary),
+        cmocka_unit_test(test_compact_fields_differing_anywhere),
         cmocka_unit_test(test_operations_on_both_encodings),
         cmocka_unit_test(test_convert_at_entry_limit),
         cmocka_unit_test(test_convert_at_length_limit),
