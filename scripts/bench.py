@@ -111,6 +111,26 @@ WORKLOADS = [
         "requests": 2_000_000,
         "default": False,
     },
+    # Wide hashes: -r 3000 spreads 4.5M HSETs over 3000 hashes of up to
+    # 3000 fields (~1200 each, 3.5M fields, ~120 MB: far past the cache),
+    # so each HGET's chain of loads -- key, value, table, field bucket,
+    # entry -- misses the cache, which the shard's batch prefetch is for.
+    {
+        "name": "hset-wide-P16",
+        "kind": "throughput",
+        "args": ["-c", "50", "-r", "3000", "-P", "16"],
+        "command": ["HSET", "h:__rand_int__", "f:__rand_int__", "v" * 15],
+        "requests": 4_500_000,
+        "default": False,
+    },
+    {
+        "name": "hget-wide-P16",
+        "kind": "throughput",
+        "args": ["-c", "50", "-r", "3000", "-P", "16"],
+        "command": ["HGET", "h:__rand_int__", "f:__rand_int__"],
+        "requests": 2_000_000,
+        "default": False,
+    },
     # Multi-key commands: 10 random keys each.  With more than one shard
     # (--shards 2) most of them span shards and run as atomic batches
     # (net/txn.c); with one shard they measure the plain path.

@@ -122,6 +122,31 @@ int shale_hash_get(const struct hash *h, struct slice field, struct slice *value
     return 1;
 }
 
+/* ---- batch prefetch ------------------------------------------------------- */
+
+void shale_hash_prefetch_encoding(const struct hash *h)
+{
+    if (h->tag == HASH_ENC_COMPACT)
+        shale_hash_compact_prefetch(as_compact(h));
+    else
+        __builtin_prefetch(as_table(h));
+}
+
+uint64_t shale_hash_prefetch_field_bucket(const struct hash *h, struct slice field)
+{
+    if (h->tag == HASH_ENC_COMPACT)
+        return 0;
+    uint64_t hash = shale_table_hash(as_table(h), field.ptr, field.len);
+    shale_table_prefetch_bucket(as_table(h), hash);
+    return hash;
+}
+
+void shale_hash_prefetch_field_entries(const struct hash *h, uint64_t field_hash)
+{
+    if (h->tag != HASH_ENC_COMPACT)
+        shale_table_prefetch_entries(as_table(h), field_hash);
+}
+
 /* ---- writes ----------------------------------------------------------------- */
 
 static int too_long_for_compact(const struct hash *h, struct slice field, struct slice value,

@@ -49,6 +49,15 @@ enum hash_encoding shale_hash_encoding(const struct hash *h);
 const char *shale_hash_encoding_name(const struct hash *h);
 size_t shale_hash_len(const struct hash *h);
 
+/* The batch prefetch's steps for a field lookup (shards/prefetch.h), each
+ * reading only what the one before loaded: the encoding's next block (the
+ * table struct, or the rest of a compact blob); the field's bucket, whose
+ * hash is returned for the last step; the entries there whose tag matches.
+ * Hints only: nothing is changed. */
+void shale_hash_prefetch_encoding(const struct hash *h);
+uint64_t shale_hash_prefetch_field_bucket(const struct hash *h, struct slice field);
+void shale_hash_prefetch_field_entries(const struct hash *h, uint64_t field_hash);
+
 /* 1 and *value (valid until the hash is written) when field is present. */
 int shale_hash_get(const struct hash *h, struct slice field, struct slice *value);
 /* Sets field to value; returns 1 when the field is new, 0 when updated.

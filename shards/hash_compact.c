@@ -84,9 +84,6 @@ static int find(const struct hash_compact *c, struct slice field, struct compact
     const uint8_t *b = c->bytes;
     size_t end = used(c);
     size_t pos = HDR_SIZE;
-    /* All of the blob's lines at once, rather than one miss after another. */
-    for (size_t line = 64; line < end; line += 64)
-        __builtin_prefetch(b + line);
     while (pos < end) {
         size_t flen, vlen;
         size_t at = pos;
@@ -144,6 +141,13 @@ size_t shale_hash_compact_bytes(const struct hash_compact *c)
 size_t shale_hash_compact_pair_size(size_t field_len, size_t value_len)
 {
     return varint_size(field_len) + field_len + varint_size(value_len) + value_len;
+}
+
+void shale_hash_compact_prefetch(const struct hash_compact *c)
+{
+    size_t end = used(c);
+    for (size_t line = 64; line < end; line += 64)
+        __builtin_prefetch(c->bytes + line);
 }
 
 int shale_hash_compact_get(const struct hash_compact *c, struct slice field, struct slice *value)

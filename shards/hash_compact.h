@@ -43,6 +43,10 @@ size_t shale_hash_compact_bytes(const struct hash_compact *c);
 /* Bytes a pair of these lengths adds. */
 size_t shale_hash_compact_pair_size(size_t field_len, size_t value_len);
 
+/* Starts loading every line of the blob past the first (which must be in
+ * cache: it holds the length). A hint for the batch prefetch. */
+void shale_hash_compact_prefetch(const struct hash_compact *c);
+
 /* 1 and *value set when field is present. */
 int shale_hash_compact_get(const struct hash_compact *c, struct slice field, struct slice *value);
 /* Sets field to value (replacing in place, or appending); *created says

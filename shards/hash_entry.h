@@ -27,7 +27,8 @@
  *     1-64, 65-128, 129-256, 257-512 an entry takes 45.6 / 112.6 / 216.6 /
  *     424.6 bytes embedded against 56.1 / 122.5 / 226.5 / 434.5 as two
  *     blocks: 19%, 8%, 4.4%, 2.3% less. At the benchmark's 15-byte values
- *     both are 32 bytes (21 -> 32 embedded, 16 + 16 as two blocks).
+ *     both are 32 bytes in jemalloc (21 -> 32 embedded, 16 + 16 as two
+ *     blocks); embedded, the pair is now a 24-byte cell (below).
  *   - Reads: an HGET-like lookup plus value copy in a 1M-field table costs
  *     one dependent cache miss more with a separate value block: ~400-460
  *     ns against ~610-690 ns for values of 32-256 bytes, 714 vs 921 at 512,

@@ -205,21 +205,9 @@ struct kobj *shale_keyspace_random(struct keyspace *ks, int db, int64_t now_ms, 
     return NULL;
 }
 
-void shale_keyspace_prefetch(const struct keyspace *ks, int db, struct slice key)
+struct table *shale_keyspace_table(struct keyspace *ks, int db)
 {
-    shale_table_prefetch(ks->dbs[db].table, key.ptr, key.len);
-}
-
-void shale_keyspace_prefetch_object(const struct keyspace *ks, int db, struct slice key)
-{
-    shale_table_prefetch_entries(ks->dbs[db].table, key.ptr, key.len);
-}
-
-void shale_keyspace_prefetch_value(const struct keyspace *ks, int db, struct slice key)
-{
-    const struct kobj *o = shale_table_find(ks->dbs[db].table, key.ptr, key.len);
-    if (o && shale_kobj_type(o) == KOBJ_HASH)
-        __builtin_prefetch(shale_kobj_ptr(o));
+    return ks->dbs[db].table;
 }
 
 void shale_keyspace_add(struct keyspace *ks, int db, struct kobj *o)

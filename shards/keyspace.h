@@ -61,15 +61,9 @@ size_t shale_keyspace_sample(struct keyspace *ks, int db, int with_ttl, struct k
 /* A uniformly random live key object of db, or NULL when there is none;
  * expired picks are deleted (counted as expired) and another drawn. */
 struct kobj *shale_keyspace_random(struct keyspace *ks, int db, int64_t now_ms, uint64_t *rng);
-/* Hints that key will be looked up soon, in the order a batch issues them,
- * each stage over the whole batch before the next so that the batch's cache
- * misses overlap: the bucket (shale_table_prefetch), then the key object
- * (shale_table_prefetch_entries), then -- a real lookup, without expiry
- * checks -- the first bytes of a value that is a block of its own (a
- * hash). */
-void shale_keyspace_prefetch(const struct keyspace *ks, int db, struct slice key);
-void shale_keyspace_prefetch_object(const struct keyspace *ks, int db, struct slice key);
-void shale_keyspace_prefetch_value(const struct keyspace *ks, int db, struct slice key);
+/* db's table of key objects, for the batch prefetch (shards/prefetch.h),
+ * which reads it and never changes it. */
+struct table *shale_keyspace_table(struct keyspace *ks, int db);
 /* Adds an object whose key is not present. */
 void shale_keyspace_add(struct keyspace *ks, int db, struct kobj *o);
 /* Puts a NEW object o (same key) into a slot returned by find and frees the

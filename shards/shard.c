@@ -22,12 +22,11 @@
 #include "shards/evict.h"
 #include "shards/exec.h"
 #include "shards/expire.h"
+#include "shards/prefetch.h"
 
 /* Requests taken from one ring before looking at the next, so a flood from
  * one I/O thread cannot starve the others. */
 #define BATCH_PER_RING 256
-/* Requests whose keys are prefetched together before any of them runs. */
-#define PREFETCH_BATCH 16
 
 struct shard {
     int index;                /* read-only after create */
@@ -267,30 +266,6 @@ static void publish_stats(struct shard *s)
                           memory_order_relaxed);
 }
 
-enum prefetch_stage { PREFETCH_BUCKET, PREFETCH_OBJECT, PREFETCH_VALUE };
-
-/* One stage of the batch prefetch for a request's first key
- * (shale_keyspace_prefetch*). The object and value stages only for commands
- * whose value is a block apart from the object: for strings the bucket
- * alone measured best (the later stages hash the key again, and a string's
- * object is found through the bucket soon enough: docs/benchmarks.md). */
-static void prefetch_key(struct exec_ctx *x, const struct request *r, enum prefetch_stage stage)
-{
-    if (r->kind != REQUEST_COMMAND)
-        return;
-    int first = r->cmd->first_key;
-    if (first <= 0 || first >= r->argc)
-        return;
-    if (stage == PREFETCH_BUCKET)
-        shale_keyspace_prefetch(x->ks, r->db, r->argv[first]);
-    else if (!(r->cmd->flags & CMD_VALUE_APART))
-        return;
-    else if (stage == PREFETCH_OBJECT)
-        shale_keyspace_prefetch_object(x->ks, r->db, r->argv[first]);
-    else
-        shale_keyspace_prefetch_value(x->ks, r->db, r->argv[first]);
-}
-
 static void count_command(struct shard *s, struct request *r, int64_t ns)
 {
     r->exec_ns = (uint64_t)ns;
@@ -372,12 +347,9 @@ static unsigned serve_ring(struct shard *s, int io, int *released)
             }
         if (!k)
             break;
-        /* Start every key's loads before the first lookup, stage by stage
-         * (bucket, object, a hash's value), so the cache misses of a batch
-         * overlap instead of queueing. */
-        for (int stage = PREFETCH_BUCKET; stage <= PREFETCH_VALUE; stage++)
-            for (unsigned i = 0; i < k; i++)
-                prefetch_key(&s->exec, batch[i], (enum prefetch_stage)stage);
+        /* Every key's loads start before the first lookup, so the cache
+         * misses of a batch overlap instead of queueing. */
+        shale_prefetch_batch(s->exec.ks, batch, k);
         int64_t start_ns = clock_mono_ns(); /* each command's end is the next one's start */
         for (unsigned i = 0; i < k; i++) {
             /* The I/O thread marks it done when it takes it back: until

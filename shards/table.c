@@ -493,17 +493,22 @@ static void maybe_shrink(struct table *t)
 
 /* ---- lookups ---------------------------------------------------------------- */
 
-static int locate(struct table *t, const void *key, size_t len, struct table_loc *loc)
+static int locate_hashed(struct table *t, uint64_t h, const void *key, size_t len,
+                         struct table_loc *loc)
 {
     if (t->size == 0)
         return 0;
-    uint64_t h = key_hash(t, key, len);
     if (!t->old.nbuckets)
         return array_find(t, &t->cur, h, key, len, loc);
     /* During a rehash, look first where the entry most likely is. */
     if (home_of(&t->old, h) >= t->rehash_idx)
         return array_find(t, &t->old, h, key, len, loc) || array_find(t, &t->cur, h, key, len, loc);
     return array_find(t, &t->cur, h, key, len, loc) || array_find(t, &t->old, h, key, len, loc);
+}
+
+static int locate(struct table *t, const void *key, size_t len, struct table_loc *loc)
+{
+    return t->size && locate_hashed(t, key_hash(t, key, len), key, len, loc);
 }
 
 /* cur and old seen as one ring of buckets, for random and sample. */
@@ -545,21 +550,32 @@ struct table_slot *shale_table_find_ref(struct table *t, const void *key, size_t
     return &loc.array->buckets[loc.bucket].slots[loc.slot];
 }
 
-void shale_table_prefetch(const struct table *t, const void *key, size_t len)
+uint64_t shale_table_hash(const struct table *t, const void *key, size_t len)
 {
-    if (t->size == 0 || !t->cur.nbuckets)
-        return;
-    __builtin_prefetch(&t->cur.buckets[home_of(&t->cur, key_hash(t, key, len))]);
+    return key_hash(t, key, len);
 }
 
-void shale_table_prefetch_entries(const struct table *t, const void *key, size_t len)
+void shale_table_prefetch_bucket(const struct table *t, uint64_t hash)
+{
+    if (t->size && t->cur.nbuckets)
+        __builtin_prefetch(&t->cur.buckets[home_of(&t->cur, hash)]);
+}
+
+void shale_table_prefetch_entries(const struct table *t, uint64_t hash)
 {
     if (t->size == 0 || !t->cur.nbuckets)
         return;
-    uint64_t h = key_hash(t, key, len);
-    const struct table_bucket *b = &t->cur.buckets[home_of(&t->cur, h)];
-    for (uint64_t m = match_tag(tag_word(b), hash_tag(h)); m; m &= m - 1)
+    const struct table_bucket *b = &t->cur.buckets[home_of(&t->cur, hash)];
+    for (uint64_t m = match_tag(tag_word(b), hash_tag(hash)); m; m &= m - 1)
         __builtin_prefetch(entry_at(b, mask_slot(m)));
+}
+
+void *shale_table_find_hashed(struct table *t, uint64_t hash, const void *key, size_t len)
+{
+    struct table_loc loc;
+    if (!locate_hashed(t, hash, key, len, &loc))
+        return NULL;
+    return table_slot_entry(&loc.array->buckets[loc.bucket].slots[loc.slot]);
 }
 
 void *shale_table_find(struct table *t, const void *key, size_t len)

@@ -128,13 +128,14 @@ size_t shale_table_size(const struct table *t);
  * random and sample do not move entries). */
 struct table_slot *shale_table_find_ref(struct table *t, const void *key, size_t len);
 void *shale_table_find(struct table *t, const void *key, size_t len);
-/* Starts loading the bucket where key would live, so a lookup a little
- * later finds it in cache (the shard does this for a batch of commands). */
-void shale_table_prefetch(const struct table *t, const void *key, size_t len);
-/* The next step, once that bucket is in cache: starts loading the entries
- * of the key's home bucket whose tag matches (no key is compared, so
- * nothing waits on memory). */
-void shale_table_prefetch_entries(const struct table *t, const void *key, size_t len);
+/* A lookup taken apart, for the batch prefetch (shards/prefetch.h): the
+ * key's hash; start loading its home bucket; once that is in cache, start
+ * loading the entries there whose tag matches (no key compared, so nothing
+ * waits on memory); the lookup itself with the hash already known. */
+uint64_t shale_table_hash(const struct table *t, const void *key, size_t len);
+void shale_table_prefetch_bucket(const struct table *t, uint64_t hash);
+void shale_table_prefetch_entries(const struct table *t, uint64_t hash);
+void *shale_table_find_hashed(struct table *t, uint64_t hash, const void *key, size_t len);
 /* Inserts an entry whose key is not present (caller checked). */
 void shale_table_add(struct table *t, void *entry);
 /* Removes and returns the entry with this key, or NULL. */
