@@ -55,11 +55,17 @@ void *shale_calloc(size_t count, size_t size)
     return ptr;
 }
 
-void *shale_calloc_aligned(size_t align, size_t size)
+static void *malloc_aligned(size_t align, size_t size)
 {
     void *ptr = NULL;
     if (posix_memalign(&ptr, align, size ? size : 1) != 0)
         out_of_memory(size);
+    return ptr;
+}
+
+void *shale_calloc_aligned(size_t align, size_t size)
+{
+    void *ptr = malloc_aligned(align, size);
     memset(ptr, 0, size);
     return ptr;
 }
@@ -120,9 +126,7 @@ void shale_free_counted(void *ptr)
 
 void *shale_malloc_aligned_counted(size_t align, size_t size)
 {
-    void *ptr = NULL;
-    if (posix_memalign(&ptr, align, size ? size : 1) != 0)
-        out_of_memory(size);
+    void *ptr = malloc_aligned(align, size);
     counted_bytes += (long long)malloc_usable_size(ptr);
     return ptr;
 }

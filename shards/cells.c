@@ -2,8 +2,6 @@
  * on the thread that owns the heap; no locking, never blocks. */
 #include "shards/cells.h"
 
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "server/mem.h"
