@@ -77,25 +77,16 @@ static int same_field(const uint8_t *a, const char *b, size_t len)
     return a[len - 1] == (uint8_t)b[len - 1] && memcmp(a, b, len - 1) == 0;
 }
 
-/* The scan every lookup and write starts with: lengths and a cheap
- * comparison per pair; the pair is decoded only once it matches. */
+/* The scan every lookup and write starts with: lengths first, then a
+ * cheap comparison per pair. */
 static int find(const struct hash_compact *c, struct slice field, struct compact_pair *p)
 {
-    const uint8_t *b = c->bytes;
     size_t end = used(c);
-    size_t pos = HDR_SIZE;
-    while (pos < end) {
-        size_t flen, vlen;
-        size_t at = pos;
-        pos += varint_get(b + pos, &flen);
-        size_t fat = pos;
-        pos += flen;
-        pos += varint_get(b + pos, &vlen);
-        pos += vlen;
-        if (flen == field.len && (flen == 0 || same_field(b + fat, field.ptr, flen))) {
-            read_pair(c, at, p);
+    for (size_t pos = HDR_SIZE; pos < end; pos = p->end) {
+        read_pair(c, pos, p);
+        if (p->field.len == field.len &&
+            (field.len == 0 || same_field((const uint8_t *)p->field.ptr, field.ptr, field.len)))
             return 1;
-        }
     }
     return 0;
 }
