@@ -43,6 +43,7 @@
 #include "net/conn.h"
 #include "net/io_thread.h"
 #include "net/router.h"
+#include "net/tls.h"
 #include "server/cmdstats.h"
 #include "server/command.h"
 #include "server/config.h"
@@ -459,6 +460,7 @@ static void setup_once(void)
     for (int s = 0; s < NSHARDS; s++)
         srv->shards[s] = shale_shard_create(s, &fx.cfg, 1, 0, srv->slot_to_shard);
     srv->defrag = shale_defrag_governor_create(srv); /* INFO reads its figures */
+    srv->tls = shale_tls_setup(&fx.cfg);             /* ... and its counters (TLS off) */
     srv->io = shale_calloc(1, sizeof(*srv->io));
     fx.t = srv->io[0] = shale_io_thread_create(0, srv);
     fx.t->base = event_base_new();
