@@ -24,6 +24,7 @@ struct governor_shard {
     /* Main thread. */
     uint32_t share; /* last published */
     uint64_t seen_started, seen_done;
+    int purge_deferred; /* the arena keeps its dirty pages while a cycle runs */
     int64_t cycle_start_us;
     double start_frag_pct;
     uint64_t start_frag_bytes;
@@ -151,7 +152,10 @@ static void shard_frag(struct defrag_governor *g, int s, double *pct, uint64_t *
     *pct = allocated ? ((double)active / (double)allocated - 1.0) * 100.0 : 0.0;
 }
 
-/* Cycles that began or ended since the last tick: log them; purge after. */
+/* Cycles that began or ended since the last tick: log them; purge after.
+ * While a cycle runs the shard's arena defers purging, so the slabs it
+ * empties are returned by that one purge rather than by a stream of
+ * madvise calls during the cycle (shale_mem_arena_defer_purge says why). */
 static void observe_cycles(struct defrag_governor *g, int s, int64_t now)
 {
     struct governor_shard *gs = &g->shards[s];
@@ -182,6 +186,11 @@ static void observe_cycles(struct defrag_governor *g, int s, int64_t now)
                   (unsigned long long)atomic_load_explicit(&sh->cycle_hits, memory_order_relaxed),
                   gs->start_frag_pct, pct, (unsigned long long)gs->start_frag_bytes,
                   (unsigned long long)bytes, (long long)(clock_mono_us() - purge_start) / 1000);
+    }
+    int cycle_open = started != done;
+    if (cycle_open != gs->purge_deferred) {
+        shale_mem_arena_defer_purge(shale_shard_arena(g->srv->shards[s]), cycle_open);
+        gs->purge_deferred = cycle_open;
     }
 }
 

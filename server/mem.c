@@ -364,6 +364,8 @@ struct mem_bins {
     size_t curslabs[MIB_LEN], curslabs_len;
     size_t nonfull[MIB_LEN], nonfull_len;
     size_t purge[MIB_LEN], purge_len;
+    size_t dirty_decay[MIB_LEN], dirty_decay_len;
+    ssize_t default_dirty_decay_ms; /* opt.dirty_decay_ms */
 };
 static struct mem_bins bins;
 static pthread_once_t bins_once = PTHREAD_ONCE_INIT;
@@ -391,6 +393,10 @@ static void bins_init(void)
     mib("stats.arenas.0.bins.0.curslabs", bins.curslabs, &bins.curslabs_len);
     mib("stats.arenas.0.bins.0.nonfull_slabs", bins.nonfull, &bins.nonfull_len);
     mib("arena.0.purge", bins.purge, &bins.purge_len);
+    mib("arena.0.dirty_decay_ms", bins.dirty_decay, &bins.dirty_decay_len);
+    sz = sizeof(bins.default_dirty_decay_ms);
+    if (mallctl("opt.dirty_decay_ms", &bins.default_dirty_decay_ms, &sz, NULL, 0) != 0)
+        bins.default_dirty_decay_ms = 10000; /* jemalloc's documented default */
 }
 
 static const struct mem_bins *get_bins(void)
@@ -528,5 +534,20 @@ void shale_mem_arena_purge(unsigned arena)
     mallctlbymib(copy, b->purge_len, NULL, NULL, NULL, 0);
 #else
     (void)arena;
+#endif
+}
+
+void shale_mem_arena_defer_purge(unsigned arena, int defer)
+{
+#ifdef SHALE_USE_JEMALLOC
+    const struct mem_bins *b = get_bins();
+    size_t copy[MIB_LEN];
+    memcpy(copy, b->dirty_decay, b->dirty_decay_len * sizeof(*copy));
+    copy[1] = arena;
+    ssize_t ms = defer ? -1 : b->default_dirty_decay_ms;
+    mallctlbymib(copy, b->dirty_decay_len, NULL, NULL, &ms, sizeof(ms));
+#else
+    (void)arena;
+    (void)defer;
 #endif
 }

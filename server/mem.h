@@ -126,5 +126,13 @@ void *shale_mem_defrag_move(void *ptr, unsigned arena);
 /* Returns the arena's unused dirty pages to the OS (arena.<i>.purge), so RSS
  * drops after a defrag cycle. May take milliseconds: not on a shard. */
 void shale_mem_arena_purge(unsigned arena);
+/* defer: the arena keeps the pages its frees empty (arena.<i>.dirty_decay_ms
+ * -1) instead of returning them a few at a time as they decay: each such
+ * madvise makes the kernel flush the TLB of every CPU running one of our
+ * threads, and a defrag cycle's thousands of emptied slabs turned that into
+ * a stream of small stalls for clients. !defer: back to opt.dirty_decay_ms.
+ * Setting it does not purge what is already dirty (jemalloc 5.3, measured):
+ * shale_mem_arena_purge does, in one pass. No-op under libc. */
+void shale_mem_arena_defer_purge(unsigned arena, int defer);
 
 #endif

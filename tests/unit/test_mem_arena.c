@@ -1,8 +1,10 @@
 /* test_mem_arena: unit tests for the per-shard arenas of server/mem.h. A
  * thread bound to a new arena (as a shard thread binds itself) allocates,
  * and after one stats refresh that arena's allocated bytes have grown by at
- * least what it allocated, while another fresh arena's have not. Under
- * MALLOC=libc there are no arenas: the tests are skipped, saying why. */
+ * least what it allocated, while another fresh arena's have not. An arena
+ * that defers purging (as a shard's does during a defrag cycle) keeps the
+ * pages its frees empty until a purge gives them all back.
+ * Under MALLOC=libc there are no arenas: the tests are skipped, saying why. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,8 +12,13 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include <cmocka.h>
+#ifdef SHALE_USE_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
 
 #include "server/mem.h"
 
@@ -108,6 +115,66 @@ static void test_bound_thread_allocates_in_its_arena(void **state)
                  after.allocated - LARGE_SIZE);
 }
 
+#ifdef SHALE_USE_JEMALLOC
+/* The allocator's own figures, read directly: what is checked here is what
+ * jemalloc does with the arena, not what shale reports of it. */
+static size_t dirty_pages(unsigned arena)
+{
+    uint64_t epoch = 1;
+    size_t sz = sizeof(epoch);
+    mallctl("epoch", &epoch, &sz, &epoch, sz);
+    char name[64];
+    snprintf(name, sizeof(name), "stats.arenas.%u.pdirty", arena);
+    size_t pdirty = 0;
+    sz = sizeof(pdirty);
+    assert_int_equal(mallctl(name, &pdirty, &sz, NULL, 0), 0);
+    return pdirty;
+}
+
+static ssize_t decay_ms(unsigned arena)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "arena.%u.dirty_decay_ms", arena);
+    ssize_t ms = 0;
+    size_t sz = sizeof(ms);
+    assert_int_equal(mallctl(name, &ms, &sz, NULL, 0), 0);
+    return ms;
+}
+#endif
+
+static void test_deferred_purge_keeps_then_returns_pages(void **state)
+{
+#ifndef SHALE_USE_JEMALLOC
+    printf("skipped: built with MALLOC=libc, which has no per-arena purging\n");
+    skip();
+#else
+    static struct worker w;
+    w.arena = shale_mem_arena_create();
+    ssize_t default_ms = decay_ms(w.arena);
+    shale_mem_arena_defer_purge(w.arena, 1);
+    if (decay_ms(w.arena) != -1)
+        fail_msg("arena %u dirty_decay_ms %zd while deferring, expected -1", w.arena,
+                 decay_ms(w.arena));
+
+    run_thread(allocate_in_arena, &w);
+    run_thread(free_all, &w);
+    size_t kept = dirty_pages(w.arena);
+    size_t wanted = LARGE_SIZE / (size_t)sysconf(_SC_PAGESIZE);
+    if (kept < wanted)
+        fail_msg("arena %u kept %zu dirty pages after freeing, expected >= %zu", w.arena, kept,
+                 wanted);
+
+    shale_mem_arena_defer_purge(w.arena, 0);
+    if (decay_ms(w.arena) != default_ms)
+        fail_msg("arena %u dirty_decay_ms %zd after deferring, expected the default %zd", w.arena,
+                 decay_ms(w.arena), default_ms);
+    shale_mem_arena_purge(w.arena);
+    if (dirty_pages(w.arena) != 0)
+        fail_msg("arena %u still has %zu dirty pages after a purge, expected 0", w.arena,
+                 dirty_pages(w.arena));
+#endif
+}
+
 static void test_libc_arena_is_noop(void **state)
 {
     if (shale_mem_has_arena_stats()) {
@@ -131,6 +198,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bound_thread_allocates_in_its_arena),
+        cmocka_unit_test(test_deferred_purge_keeps_then_returns_pages),
         cmocka_unit_test(test_libc_arena_is_noop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
