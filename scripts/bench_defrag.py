@@ -15,6 +15,10 @@ For each server, on the same machine, one after the other:
      RSS, after the purge), defrag CPU (measured, and the governor's target),
      the server's whole CPU, and the probe's p50/p99/p99.9/max during defrag
      against the baseline.
+Then, with every server stopped, the machine's own floor: scripts/wake_floor.c
+bounces a byte between two threads of a process holding as much memory as
+the fragmented shale did, for --floor-seconds, with the same percentiles. A
+server's max cannot be lower than the machine's.
 Debian's redis-server is built against the system jemalloc and refuses
 activedefrag; the script reports the refusal and its baseline latency on the
 same fragmented data.
@@ -38,6 +42,8 @@ import time
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROBE_SRC = os.path.join(REPO_ROOT, "scripts", "defrag_probe.c")
 PROBE_BIN = os.path.join(REPO_ROOT, "build", "defrag_probe")
+FLOOR_SRC = os.path.join(REPO_ROOT, "scripts", "wake_floor.c")
+FLOOR_BIN = os.path.join(REPO_ROOT, "build", "wake_floor")
 
 
 class Client:
@@ -181,6 +187,28 @@ def stop_probe(p):
     return out.strip()
 
 
+def machine_floor(args, mb, tmp):
+    """wake_floor's percentiles over --floor-seconds for a process holding mb
+    megabytes, its first 0.5 s skipped like the probe's baseline."""
+    out = os.path.join(tmp, "floor.bin")
+    p = subprocess.Popen([FLOOR_BIN, str(mb), out], stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5 + args.floor_seconds)
+    p.send_signal(signal.SIGINT)
+    p.communicate(timeout=30)
+    if p.returncode != 0:
+        raise SystemExit("wake_floor failed (exit %d)" % p.returncode)
+    with open(out, "rb") as f:
+        first = array.array("q", f.read(8))
+    lat = read_probe(out, first[0] + 500_000_000, 2**63 - 1) if first else []
+    return {"mb": mb, "lat": percentiles(lat)}
+
+
+def build_tool(src, binary, libs):
+    if not os.path.exists(binary) or os.path.getmtime(binary) < os.path.getmtime(src):
+        os.makedirs(os.path.dirname(binary), exist_ok=True)
+        subprocess.run(["cc", "-O2", "-o", binary, src] + libs, check=True)
+
+
 def bench_server(args, name, argv, port, tmp):
     res = {"name": name, "argv": argv}
     srv = Server(name, argv, port)
@@ -280,7 +308,7 @@ def fmt_lat(p):
         p["p50"], p["p99"], p["p999"], p["max"], p["n"])
 
 
-def report(args, results):
+def report(args, results, floor):
     lines = []
     lines.append("- command: `python3 scripts/bench_defrag.py %s`" % " ".join(
         shlex.quote(a) for a in sys.argv[1:]))
@@ -319,7 +347,11 @@ def report(args, results):
         lines.append("")
         lines.append("| probe | p50 us | p99 us | p99.9 us | max us | requests |")
         lines.append("|---|---:|---:|---:|---:|---:|")
-        for label, p in (("defrag off", r["base"]), ("during defrag", r["during"])):
+        rows = [("defrag off", r["base"]), ("during defrag", r["during"])]
+        if floor and floor["lat"]:
+            rows.append(("machine floor: no server, %d MB heap, 2 threads" % floor["mb"],
+                         floor["lat"]))
+        for label, p in rows:
             if p:
                 lines.append("| %s | %.0f | %.0f | %.0f | %.0f | %d |" % (
                     label, p["p50"], p["p99"], p["p999"], p["max"], p["n"]))
@@ -337,6 +369,10 @@ def report(args, results):
             lines.append("")
             lines.append("Issue targets: " + "; ".join(
                 "%s: %s" % (name, "met" if ok else "MISSED") for name, ok in checks))
+            if floor and floor["lat"] and floor["lat"]["max"] > 2000:
+                lines.append("")
+                lines.append("The machine alone (no server) stalled a wake-up for %.0f us: "
+                             "a max below that cannot be measured here." % floor["lat"]["max"])
     shale = next((r for r in results if r["name"] == "shale"), None)
     redis = next((r for r in results if r["name"] == "redis"), None)
     if shale and redis and shale.get("during") and redis.get("base"):
@@ -363,12 +399,14 @@ def main():
     ap.add_argument("--max-seconds", type=float, default=90)
     ap.add_argument("--shale-port", type=int, default=0, help="default: a free port")
     ap.add_argument("--redis-port", type=int, default=0, help="default: a free port")
+    ap.add_argument("--floor-seconds", type=float, default=10,
+                    help="the machine's own wake-up latency, no server (0: skip)")
     args = ap.parse_args()
 
-    if not os.path.exists(PROBE_BIN) or os.path.getmtime(PROBE_BIN) < os.path.getmtime(PROBE_SRC):
-        os.makedirs(os.path.dirname(PROBE_BIN), exist_ok=True)
-        subprocess.run(["cc", "-O2", "-o", PROBE_BIN, PROBE_SRC, "-lhiredis"], check=True)
+    build_tool(PROBE_SRC, PROBE_BIN, ["-lhiredis"])
+    build_tool(FLOOR_SRC, FLOOR_BIN, ["-pthread"])
     results = []
+    floor = None
     with tempfile.TemporaryDirectory(prefix="bench-defrag-") as tmp:
         port = args.shale_port or free_port()
         results.append(bench_server(
@@ -381,6 +419,9 @@ def main():
                 args, "redis",
                 [args.redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                  "--appendonly", "no"], port, tmp))
+        if args.floor_seconds > 0:
+            rss = int(results[0]["before"].get("used_memory_rss", 0))
+            floor = machine_floor(args, max(1, rss >> 20), tmp)
     for r in results:
         if r.get("timeline"):
             print("[%s] seconds, allocator_frag_ratio, active_defrag_running, defrag cpu %%, "
@@ -390,7 +431,7 @@ def main():
         for line in r.get("cycles", []):
             print("[%s] %s" % (r["name"], line))
     print()
-    print(report(args, results))
+    print(report(args, results, floor))
 
 
 if __name__ == "__main__":
