@@ -21,6 +21,7 @@ import csv
 import datetime
 import io
 import os
+import resource
 import shlex
 import signal
 import socket
@@ -191,6 +192,13 @@ def free_ports(n):
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def children_cpu_seconds():
+    """User + system CPU of the children this process has waited for (each
+    redis-benchmark run, once subprocess.run returns)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def proc_cpu_seconds(pid):
     """utime+stime of a process (all its threads), in seconds."""
     try:
@@ -329,6 +337,7 @@ def run_throughput(server, wl, requests, args):
              "-n", str(requests), "-q", "--csv"]
             + wl["args"] + args.bench_args + wl.get("command", []))
     cpu0 = server.cpu()
+    client0 = children_cpu_seconds()
     t0 = time.monotonic()
     try:
         r = subprocess.run(argv, capture_output=True, text=True,
@@ -338,6 +347,7 @@ def run_throughput(server, wl, requests, args):
                          f"against {server.label}: {quote_cmd(argv)}") from e
     wall = time.monotonic() - t0
     cpu1 = server.cpu()
+    client_s = children_cpu_seconds() - client0
     # redis-benchmark 7 exits non-zero on the first error reply ("Error from
     # server: ..." on stderr), so a server answering errors cannot pass for a
     # fast one.  Drop such lines from the CSV anyway in case a version prints
@@ -363,6 +373,9 @@ def run_throughput(server, wl, requests, args):
         "cpu_us_per_req": (cpu1 - cpu0) * 1e6 / total,
         "requests": total,
         "wall_s": wall,
+        # redis-benchmark is one thread: near 100% of a core, the client and
+        # not the server sets the requests/s (what this ratio then shows).
+        "client_cpu_pct": 100.0 * client_s / wall if wall > 0 else 0.0,
     }
 
 
@@ -398,6 +411,8 @@ def fmt(v, kind):
         return f"{v:.3f}"
     if kind == "ratio":
         return f"{v:.2f}x"
+    if kind == "pct":
+        return f"{v:.0f}%"
     return str(v)
 
 
@@ -419,6 +434,9 @@ def summarize(results, workloads):
         s = median(r["cpu_us_per_req"] for r in res["shale"])
         d = median(r["cpu_us_per_req"] for r in res["redis"])
         rows.append(("CPU us/req (all tests)", "us", s, d, ratio(s, d)))
+        s = median(r["client_cpu_pct"] for r in res["shale"])
+        d = median(r["client_cpu_pct"] for r in res["redis"])
+        rows.append(("client CPU, % of a core", "pct", s, d, ratio(s, d)))
         summary[wl["name"]] = rows
     return summary
 
@@ -696,6 +714,7 @@ def main(argv):
                         f"p99 {x['p99_latency_ms']} ms"
                         for t, x in res["tests"].items())
                         + f"; CPU {res['cpu_us_per_req']:.2f} us/req"
+                        + f", client {res['client_cpu_pct']:.0f}% of a core"
                         + f" ({res['wall_s']:.1f}s)")
                 for s in servers.values():
                     s.check_alive()

@@ -157,7 +157,8 @@ def main(argv):
                     results[name][label].append(res)
                     log("    " + ", ".join(f"{t} {x['rps']:,.0f} rps"
                                            for t, x in res["tests"].items())
-                        + f"; CPU {res['cpu_us_per_req']:.2f} us/req")
+                        + f"; CPU {res['cpu_us_per_req']:.2f} us/req"
+                        + f", client {res['client_cpu_pct']:.0f}% of a core")
                 for s in servers.values():
                     s.check_alive()
     finally:
@@ -185,6 +186,13 @@ def main(argv):
         per_round = [ratio(a["cpu_us_per_req"], b["cpu_us_per_req"])
                      for a, b in zip(res["shale"], res["redis"])]
         rows.append((f"{name} CPU us/req", s, d, ratio(s, d), per_round, "us"))
+        # The one-threaded client at ~100% of a core is the ceiling: then
+        # the rps ratio measures the client, the CPU ratio the servers.
+        s = median(x["client_cpu_pct"] for x in res["shale"])
+        d = median(x["client_cpu_pct"] for x in res["redis"])
+        per_round = [ratio(a["client_cpu_pct"], b["client_cpu_pct"])
+                     for a, b in zip(res["shale"], res["redis"])]
+        rows.append((f"{name} client CPU, % of a core", s, d, ratio(s, d), per_round, "pct"))
     # TLS/plain per server: the same test at the same pipeline depth, TLS
     # run over plain run of the same round, median over the rounds.
     tls_plain = []
