@@ -6,8 +6,10 @@ Both servers are started once and stay up for the whole run.  Each workload
 is run with redis-benchmark against each server, alternating which server
 goes first from round to round, and the median over the rounds is reported
 per server.  Server CPU time per request is taken from /proc/PID/stat
-(utime+stime, all threads) around each redis-benchmark run.  After the runs
-each server's idle CPU is measured.
+(utime+stime, all threads) around each redis-benchmark run, and the
+client's own CPU (as a share of one core: near 100% the one-threaded client,
+not the server, limits the run).  After the runs each server's idle CPU is
+measured.
 
 Standard library only.  See docs/benchmarks.md for the method, and
 `python3 scripts/bench.py --help` for the options.
