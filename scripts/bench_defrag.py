@@ -134,9 +134,10 @@ def read_probe(path, t_from_ns, t_to_ns):
 
 
 class Server:
-    def __init__(self, name, argv, port):
+    def __init__(self, name, argv, port, tmp):
         self.name, self.port = name, port
-        self.dir = tempfile.mkdtemp(prefix="bench-defrag-")
+        self.dir = os.path.join(tmp, name)  # removed with tmp, log included
+        os.makedirs(self.dir)
         self.log = open(os.path.join(self.dir, "server.log"), "w")
         self.proc = subprocess.Popen(argv, cwd=self.dir, stdout=self.log,
                                      stderr=subprocess.STDOUT)
@@ -211,7 +212,7 @@ def build_tool(src, binary, libs):
 
 def bench_server(args, name, argv, port, tmp):
     res = {"name": name, "argv": argv}
-    srv = Server(name, argv, port)
+    srv = Server(name, argv, port, tmp)
     try:
         c = srv.client
         t = time.time()
