@@ -524,14 +524,22 @@ void *shale_mem_defrag_move(void *ptr, unsigned arena)
     return fresh;
 }
 
+#ifdef SHALE_USE_JEMALLOC
+/* Writes (or, with no value, triggers) arena.<arena>.<name> by its MIB. */
+static void arena_ctl(const size_t *m, size_t len, unsigned arena, void *value, size_t size)
+{
+    size_t copy[MIB_LEN];
+    memcpy(copy, m, len * sizeof(*m));
+    copy[1] = arena;
+    mallctlbymib(copy, len, NULL, NULL, value, size);
+}
+#endif
+
 void shale_mem_arena_purge(unsigned arena)
 {
 #ifdef SHALE_USE_JEMALLOC
     const struct mem_bins *b = get_bins();
-    size_t copy[MIB_LEN];
-    memcpy(copy, b->purge, b->purge_len * sizeof(*copy));
-    copy[1] = arena;
-    mallctlbymib(copy, b->purge_len, NULL, NULL, NULL, 0);
+    arena_ctl(b->purge, b->purge_len, arena, NULL, 0);
 #else
     (void)arena;
 #endif
@@ -541,11 +549,8 @@ void shale_mem_arena_defer_purge(unsigned arena, int defer)
 {
 #ifdef SHALE_USE_JEMALLOC
     const struct mem_bins *b = get_bins();
-    size_t copy[MIB_LEN];
-    memcpy(copy, b->dirty_decay, b->dirty_decay_len * sizeof(*copy));
-    copy[1] = arena;
     ssize_t ms = defer ? -1 : b->default_dirty_decay_ms;
-    mallctlbymib(copy, b->dirty_decay_len, NULL, NULL, &ms, sizeof(ms));
+    arena_ctl(b->dirty_decay, b->dirty_decay_len, arena, &ms, sizeof(ms));
 #else
     (void)arena;
     (void)defer;
