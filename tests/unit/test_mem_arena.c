@@ -120,13 +120,11 @@ static void test_bound_thread_allocates_in_its_arena(void **state)
  * jemalloc does with the arena, not what shale reports of it. */
 static size_t dirty_pages(unsigned arena)
 {
-    uint64_t epoch = 1;
-    size_t sz = sizeof(epoch);
-    mallctl("epoch", &epoch, &sz, &epoch, sz);
+    shale_mem_stats_refresh();
     char name[64];
     snprintf(name, sizeof(name), "stats.arenas.%u.pdirty", arena);
     size_t pdirty = 0;
-    sz = sizeof(pdirty);
+    size_t sz = sizeof(pdirty);
     assert_int_equal(mallctl(name, &pdirty, &sz, NULL, 0), 0);
     return pdirty;
 }
